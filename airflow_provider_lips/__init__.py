@@ -1,0 +1,92 @@
+"""Apache Airflow provider for the LocaliQ/Gannett LIPS contact interactions API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+DEFAULT_REQUESTS_PER_SECOND = 20.0
+DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_PER_PAGE = 100
+DEFAULT_CONCURRENCY = 12
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider to Airflow's providers manager (entry point ``apache_airflow_provider``)."""
+    return {
+        "package-name": "airflow-provider-lips",
+        "name": "LIPS (LocaliQ / Gannett)",
+        "description": "Pull LIPS contact interactions (calls, forms, chats, bookings) into storage and SQL.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "LIPS",
+                "external-doc-url": "https://github.com/airflow-provider-lips/airflow-provider-lips",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "LIPS", "python-modules": ["airflow_provider_lips.hooks.lips"]}],
+        "operators": [
+            {
+                "integration-name": "LIPS",
+                "python-modules": ["airflow_provider_lips.operators.contact_interactions"],
+            }
+        ],
+        "transfers": [
+            {
+                "source-integration-name": "LIPS",
+                "target-integration-name": "Common SQL",
+                "python-module": "airflow_provider_lips.transfers.contact_interactions_to_sql",
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_lips.hooks.lips.LipsHook",
+                "hook-name": "LIPS",
+                "connection-type": "lips",
+                "conn-fields": {
+                    "api_key": {
+                        "label": "API key",
+                        "description": "Sent as the x-api-key header when set; newer LIPS examples omit it.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "request_timeout": {
+                        "label": "Request timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "default": DEFAULT_REQUEST_TIMEOUT},
+                    },
+                    "requests_per_second": {
+                        "label": "Requests per second",
+                        "description": "Client-side rate limit shared by every request of a task.",
+                        "schema": {"type": ["number", "null"], "default": DEFAULT_REQUESTS_PER_SECOND},
+                    },
+                    "per_page": {
+                        "label": "Page size",
+                        "schema": {"type": ["integer", "null"], "default": DEFAULT_PER_PAGE},
+                    },
+                    "concurrency": {
+                        "label": "Concurrent requests",
+                        "schema": {"type": ["integer", "null"], "default": DEFAULT_CONCURRENCY},
+                    },
+                    "max_attempts": {
+                        "label": "Attempts per request",
+                        "description": "Tries for 429, 5xx, dropped connections and timeouts.",
+                        "schema": {"type": ["integer", "null"], "default": 6},
+                    },
+                    "allow_insecure_http": {
+                        "label": "Allow plain http",
+                        "description": "Permit an http:// base URL on a non-loopback host.",
+                        "schema": {"type": ["boolean", "null"], "default": False},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"host": "Base URL", "password": "API token"},
+                    "placeholders": {
+                        "host": "https://data-connect-lips.ganettdigital.com",
+                        "password": "the token sent as 'Authorization: token <token>'",
+                    },
+                },
+            }
+        ],
+    }

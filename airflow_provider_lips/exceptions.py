@@ -1,0 +1,35 @@
+"""Errors the provider raises, grouped by whether another Airflow task try can help.
+
+Subclasses of ``AirflowFailException`` end the task at once without spending its
+``retries``: bad arguments, rejected credentials and requests the server calls invalid
+fail the same way on every try. The others are plain ``AirflowException`` so Airflow's
+task retries apply to them.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+
+class LipsValidationError(AirflowFailException, ValueError):
+    """An argument or connection field is unusable; raised before any request is sent."""
+
+
+class LipsApiError(AirflowFailException):
+    """The API refused the request (400, 401, 403, 404, 422): retrying cannot help."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LipsTransientError(AirflowException):
+    """A request kept failing with 429, 5xx or a network error after every allowed attempt."""
+
+
+class LipsResponseError(AirflowException):
+    """The API answered 2xx with a body the client cannot trust (not JSON, wrong shape, wrong page)."""
+
+
+class LipsIncompleteError(AirflowException):
+    """The pulled interactions do not add up to what ``/contact_interactions/totals`` reports."""
