@@ -1,0 +1,90 @@
+"""The half-open time window a pull covers, and the wider one the server is asked for.
+
+LIPS filters ``start_date``/``end_date`` inclusively on ``occurred_at`` and documents
+neither their granularity (date or datetime) nor the time zone it applies. We ask for whole
+dates wide enough that a server in any zone from UTC-12 to UTC+14 returns every record of
+the window, then keep exactly ``start <= occurred_at < end`` on the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pendulum
+
+from airflow_provider_lips.exceptions import LipsValidationError
+
+# The extreme civil time zones in use: a date means a different 24 h in each.
+_WESTMOST_OFFSET = timedelta(hours=-12)
+_EASTMOST_OFFSET = timedelta(hours=14)
+
+
+def parse_instant(value: Any, name: str) -> datetime:
+    """Turn a datetime or ISO-8601 string into an aware UTC datetime; naive values are read as UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = pendulum.parse(value.strip(), strict=False, tz="UTC")
+        except (ValueError, TypeError, pendulum.parsing.ParserError) as err:
+            raise LipsValidationError(
+                f"{name}={value!r} is not an ISO-8601 date or datetime; "
+                f"use e.g. '2026-11-28' or '2026-11-28T00:00:00Z'."
+            ) from err
+        if not isinstance(parsed, datetime):
+            raise LipsValidationError(f"{name}={value!r} is a duration or time, not a date; use e.g. '2026-11-28'.")
+    else:
+        raise LipsValidationError(
+            f"{name} must be a datetime or an ISO-8601 string, got {value!r}; "
+            f"leave it unset to use the run's data interval."
+        )
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_timestamp(value: str) -> datetime:
+    """Parse a LIPS timestamp such as ``2021-09-06T16:16:08.000Z`` (any ISO-8601 offset works)."""
+    parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """``start <= occurred_at < end``, in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def from_values(cls, start: Any, end: Any, *, start_name: str = "window_start", end_name: str = "window_end") -> TimeWindow:
+        window = cls(parse_instant(start, start_name), parse_instant(end, end_name))
+        if window.end <= window.start:
+            raise LipsValidationError(
+                f"{end_name} ({window.end.isoformat()}) must be later than {start_name} "
+                f"({window.start.isoformat()}); the window is half-open [start, end)."
+            )
+        return window
+
+    def widened(self, by: timedelta) -> TimeWindow:
+        """The same end, ``by`` earlier start (lookback)."""
+        return TimeWindow(self.start - by, self.end)
+
+    def contains(self, occurred_at: str) -> bool:
+        return self.start <= parse_timestamp(occurred_at) < self.end
+
+    def server_dates(self) -> tuple[str, str]:
+        """Inclusive ``start_date``/``end_date`` that cover the window in every zone and granularity."""
+        first: date = (self.start + _WESTMOST_OFFSET).date()
+        # One extra day in case the server reads a bare end date as that day's midnight.
+        last: date = (self.end + _EASTMOST_OFFSET).date() + timedelta(days=1)
+        return first.isoformat(), last.isoformat()
+
+    def as_dict(self) -> dict[str, str]:
+        return {"window_start": iso_utc(self.start), "window_end": iso_utc(self.end)}
+
+
+def iso_utc(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
