@@ -1,0 +1,1 @@
+"""Operators that move LIPS data from files into other systems."""

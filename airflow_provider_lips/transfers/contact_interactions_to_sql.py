@@ -1,0 +1,75 @@
+"""Operator that loads a pulled JSON Lines file of LIPS contact interactions into SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_lips.warehouse import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONTACTS_TABLE,
+    DEFAULT_INTERACTIONS_TABLE,
+    check_batch_size,
+    check_table_names,
+    load_contact_interactions,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+DEFAULT_SQL_CONN_ID = "lips_warehouse"
+
+
+class LipsContactInteractionsToSqlOperator(BaseOperator):
+    """
+    Upsert a JSON Lines file of contact interactions, and their contacts, into SQL tables.
+
+    The load is idempotent and all-or-nothing per file, so retries and re-runs are safe;
+    see :func:`airflow_provider_lips.warehouse.load_contact_interactions`.
+
+    :param source: the file's URI (``file:///...``, ``s3://conn@bucket/key``), an
+        ``ObjectStoragePath``, or the pull task's manifest dict, e.g. ``pull_task.output``;
+        a manifest's ``records`` count is checked against the file. Templated.
+    :param sql_conn_id: a ``sqlite`` or ``postgres`` Airflow connection. Defaults to
+        ``lips_warehouse`` so that a deployment defines the warehouse once, by name.
+    :param batch_size: rows per ``executemany`` round; bounds memory, not the transaction.
+    :param interactions_table: table with one row per interaction id.
+    :param contacts_table: table with one row per contact id, newest version kept.
+    :return: ``{"uri": ..., "interactions": n, "contacts": m}`` (pushed to XCom).
+    """
+
+    template_fields: Sequence[str] = ("source",)
+
+    def __init__(
+        self,
+        *,
+        source: str | ObjectStoragePath | Mapping[str, Any],
+        sql_conn_id: str = DEFAULT_SQL_CONN_ID,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        interactions_table: str = DEFAULT_INTERACTIONS_TABLE,
+        contacts_table: str = DEFAULT_CONTACTS_TABLE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(sql_conn_id, str) or not sql_conn_id.strip():
+            raise ValueError(
+                f"sql_conn_id must name an Airflow connection, e.g. {DEFAULT_SQL_CONN_ID!r}, got {sql_conn_id!r}"
+            )
+        check_table_names(interactions_table, contacts_table)
+        self.source = source
+        self.sql_conn_id = sql_conn_id
+        self.batch_size = check_batch_size(batch_size)
+        self.interactions_table = interactions_table
+        self.contacts_table = contacts_table
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        result = load_contact_interactions(
+            self.source,
+            self.sql_conn_id,
+            batch_size=self.batch_size,
+            interactions_table=self.interactions_table,
+            contacts_table=self.contacts_table,
+        )
+        return {"uri": result.uri, "interactions": result.interactions, "contacts": result.contacts}

@@ -1,0 +1,516 @@
+"""Load a JSON Lines file of LIPS contact interactions into SQL tables.
+
+The load is plain Python around one DB-API connection so that any operator, ``@task``
+or script can reuse it. It upserts, so re-running a load (Airflow retries, backfills,
+overlapping pull windows) never duplicates rows, and it runs as one transaction per
+file, so a bad file leaves the warehouse exactly as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import ObjectStoragePath
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERACTIONS_TABLE = "lips_contact_interactions"
+DEFAULT_CONTACTS_TABLE = "lips_contacts"
+DEFAULT_BATCH_SIZE = 1000
+
+# Unquoted identifiers only: they cannot inject SQL and mean the same table on every
+# dialect. 47 characters leaves room for the derived index name in PostgreSQL's 63.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,46}")
+_INTEGER = re.compile(r"[+-]?\d+")
+# Keys that may hold the type-specific object; the event type itself is tried first.
+_DETAIL_KEYS = ("call", "chat", "form", "booking", "lsa")
+
+ColumnKind = Literal["bigint", "text", "timestamp", "json"]
+
+
+class ContactInteractionsLoadError(Exception):
+    """A file could not be loaded; nothing was written. The message names file and line."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one load wrote: distinct interactions and contacts upserted from ``uri``."""
+
+    uri: str
+    records: int
+    interactions: int
+    contacts: int
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    kind: ColumnKind
+    not_null: bool = False
+
+
+# One spec per table drives the DDL, the upsert statement and parameter binding, so
+# that they cannot drift apart.
+_INTERACTION_COLUMNS: tuple[_Column, ...] = (
+    _Column("id", "bigint", not_null=True),
+    _Column("contact_id", "bigint"),
+    _Column("global_master_advertiser_id", "text"),
+    _Column("global_master_campaign_id", "text"),
+    _Column("campaign_name", "text"),
+    _Column("event_type", "text"),
+    _Column("sub_type", "text"),
+    _Column("channel", "text"),
+    _Column("refer_type", "text"),
+    _Column("refer_source", "text"),
+    _Column("influencing_campaign", "text"),
+    _Column("display_name", "text"),
+    _Column("external_source", "text"),
+    _Column("page_url", "text"),
+    _Column("occurred_at", "timestamp", not_null=True),
+    _Column("created_at", "timestamp"),
+    _Column("archived_at", "timestamp"),
+    _Column("details", "json"),
+    _Column("raw", "json", not_null=True),
+    _Column("loaded_at", "timestamp", not_null=True),
+)
+_CONTACT_COLUMNS: tuple[_Column, ...] = (
+    _Column("id", "bigint", not_null=True),
+    _Column("first_name", "text"),
+    _Column("last_name", "text"),
+    _Column("email", "text"),
+    _Column("company", "text"),
+    _Column("title", "text"),
+    _Column("phone_numbers", "json"),
+    _Column("created_at", "timestamp"),
+    _Column("updated_at", "timestamp"),
+    _Column("version_at", "timestamp", not_null=True),
+    _Column("raw", "json", not_null=True),
+    _Column("loaded_at", "timestamp", not_null=True),
+)
+
+
+class _Dialect:
+    """What differs between the supported databases; everything else is shared SQL."""
+
+    name: str
+    placeholder: str
+    types: Mapping[ColumnKind, str]
+    distinct: str  # NULL-safe "differs from" operator
+
+    def param(self, kind: ColumnKind) -> str:
+        return self.placeholder
+
+    def timestamp(self, value: datetime) -> Any:
+        return value
+
+    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
+        raise NotImplementedError
+
+
+class _Sqlite(_Dialect):
+    name = "sqlite"
+    placeholder = "?"
+    # INTEGER PRIMARY KEY is SQLite's 64-bit rowid alias; TIMESTAMP columns hold UTC
+    # text that sorts chronologically and that date()/julianday() understand.
+    types = {"bigint": "INTEGER", "text": "TEXT", "timestamp": "TIMESTAMP", "json": "TEXT"}
+    distinct = "IS NOT"
+
+    def timestamp(self, value: datetime) -> str:
+        utc = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return utc.isoformat(sep=" ", timespec="milliseconds")
+
+    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
+        # sqlite3 would otherwise open transactions implicitly and only before DML;
+        # IMMEDIATE takes the write lock up front instead of failing mid-file.
+        conn.isolation_level = None
+        cursor.execute("BEGIN IMMEDIATE")
+
+
+class _Postgres(_Dialect):
+    name = "postgresql"
+    placeholder = "%s"
+    types = {"bigint": "BIGINT", "text": "TEXT", "timestamp": "TIMESTAMPTZ", "json": "JSONB"}
+    distinct = "IS DISTINCT FROM"
+
+    def param(self, kind: ColumnKind) -> str:
+        # JSON goes over the wire as text; the cast works with psycopg2 and psycopg 3.
+        return "CAST(%s AS JSONB)" if kind == "json" else "%s"
+
+    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
+        # Concurrent loads (e.g. mapped tasks) would race on CREATE TABLE IF NOT EXISTS
+        # and could deadlock upserting the same contacts: serialise them per table.
+        conn.autocommit = False
+        for table in sorted(tables):
+            key = int.from_bytes(hashlib.sha256(table.encode()).digest()[:8], "big", signed=True)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+_DIALECTS: dict[str, _Dialect] = {d.name: d for d in (_Sqlite(), _Postgres())}
+
+
+def check_batch_size(batch_size: object) -> int:
+    """Return ``batch_size`` if it is a positive int, else raise an error saying how to fix it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer such as 1000, got {batch_size!r}")
+    return batch_size
+
+
+def check_table_names(interactions_table: str, contacts_table: str) -> None:
+    """Reject table names that are not plain SQL identifiers, as they are put into SQL text."""
+    for parameter, value in (("interactions_table", interactions_table), ("contacts_table", contacts_table)):
+        if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+            raise ValueError(
+                f"{parameter} must be a plain SQL identifier (letters, digits, underscores, "
+                f"not starting with a digit, at most 47 characters), got {value!r}"
+            )
+    if interactions_table.lower() == contacts_table.lower():
+        raise ValueError(f"interactions_table and contacts_table must differ, both are {interactions_table!r}")
+
+
+def load_contact_interactions(
+    source: str | ObjectStoragePath | Mapping[str, Any],
+    sql_conn_id: str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    interactions_table: str = DEFAULT_INTERACTIONS_TABLE,
+    contacts_table: str = DEFAULT_CONTACTS_TABLE,
+) -> LoadResult:
+    """
+    Upsert one JSON Lines file of contact interactions, and their contacts, in one transaction.
+
+    :param source: the file as a URI (``file:///...``, ``s3://conn@bucket/key``), an
+        ``ObjectStoragePath``, or the pull's manifest ``{"uri": ..., "records": n}``; with a
+        manifest the file must hold exactly ``records`` records, so a truncated file fails.
+    :param sql_conn_id: Airflow connection of type ``sqlite`` or ``postgres``.
+    :param batch_size: rows per ``executemany``; bounds memory, not the transaction.
+    :param interactions_table: one row per interaction id; the last load wins.
+    :param contacts_table: one row per contact id; the newest version wins, whatever the
+        order files are loaded in.
+    :raises ContactInteractionsLoadError: bad record or database error; names file and line.
+    """
+    check_batch_size(batch_size)
+    check_table_names(interactions_table, contacts_table)
+    path, uri, expected_records = _resolve_source(source)
+    hook = _get_hook(sql_conn_id)
+    dialect = _get_dialect(hook, sql_conn_id)
+    loader = _Loader(dialect, uri, interactions_table, contacts_table, batch_size)
+    started = time.monotonic()
+    with path.open("rb") as handle:
+        conn = hook.get_conn()
+        try:
+            cursor = conn.cursor()
+            dialect.begin(conn, cursor, (interactions_table, contacts_table))
+            result = loader.load(cursor, handle)
+            if expected_records is not None and result.records != expected_records:
+                raise ContactInteractionsLoadError(
+                    f"{uri}: the manifest promises {expected_records} records but the file has "
+                    f"{result.records}; the file is incomplete or was replaced"
+                )
+            conn.commit()
+        except BaseException:
+            # If the connection itself broke, closing it below rolls back all the same.
+            with suppress(Exception):
+                conn.rollback()
+            raise
+        finally:
+            conn.close()
+    log.info(
+        "Loaded %s into %s: %d records, %d interactions into %s, %d contacts into %s in %.1f s",
+        uri,
+        dialect.name,
+        result.records,
+        result.interactions,
+        interactions_table,
+        result.contacts,
+        contacts_table,
+        time.monotonic() - started,
+    )
+    return result
+
+
+def _resolve_source(
+    source: str | ObjectStoragePath | Mapping[str, Any],
+) -> tuple[ObjectStoragePath, str, int | None]:
+    """Turn any accepted ``source`` into a path, its URI and the record count a manifest promises."""
+    from airflow.sdk import ObjectStoragePath
+
+    expected: int | None = None
+    if isinstance(source, Mapping):
+        records = source.get("records")
+        if records is not None and (isinstance(records, bool) or not isinstance(records, int) or records < 0):
+            raise ValueError(f"source manifest 'records' must be a non-negative integer, got {records!r}")
+        expected = records
+        source = source.get("uri")  # type: ignore[assignment]
+        if not isinstance(source, (str, ObjectStoragePath)):
+            raise ValueError(f"source manifest needs a 'uri' string naming the JSON Lines file, got {source!r}")
+    if isinstance(source, ObjectStoragePath):
+        return source, str(source), expected
+    if isinstance(source, str) and source.strip():
+        return ObjectStoragePath(source), source, expected
+    raise TypeError(
+        "source must be a URI string, an ObjectStoragePath or a manifest dict with 'uri', "
+        f"got {type(source).__name__}: {source!r}"
+    )
+
+
+def _get_hook(sql_conn_id: str) -> DbApiHook:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+    from airflow.sdk import BaseHook
+
+    hook = BaseHook.get_connection(sql_conn_id).get_hook()
+    if not isinstance(hook, DbApiHook):
+        raise TypeError(
+            f"sql_conn_id {sql_conn_id!r} gives a {type(hook).__name__}, not a SQL (common-sql "
+            "DbApiHook) hook; point it at a sqlite or postgres connection"
+        )
+    return hook
+
+
+def _get_dialect(hook: DbApiHook, sql_conn_id: str) -> _Dialect:
+    dialect = _DIALECTS.get(hook.dialect_name)
+    if dialect is None:
+        raise ValueError(
+            f"sql_conn_id {sql_conn_id!r} is a {hook.dialect_name} database; the LIPS warehouse "
+            f"load supports {', '.join(sorted(_DIALECTS))}"
+        )
+    if dialect is _DIALECTS["sqlite"] and sqlite3.sqlite_version_info < (3, 24, 0):
+        raise RuntimeError(f"SQLite {sqlite3.sqlite_version} lacks upsert; 3.24 or newer is needed")
+    return dialect
+
+
+class _Loader:
+    """Streams one file into the tables through an open transaction."""
+
+    def __init__(self, dialect: _Dialect, uri: str, interactions_table: str, contacts_table: str, batch_size: int):
+        self.dialect = dialect
+        self.uri = uri
+        self.interactions_table = interactions_table
+        self.contacts_table = contacts_table
+        self.batch_size = batch_size
+        self.loaded_at = datetime.now(timezone.utc)
+        # Rows are rewritten only when their content changed: a reload is a true no-op.
+        self.interaction_sql = self._upsert_sql(
+            interactions_table, _INTERACTION_COLUMNS, f"{interactions_table}.raw {dialect.distinct} excluded.raw"
+        )
+        self.contact_sql = self._upsert_sql(
+            contacts_table,
+            _CONTACT_COLUMNS,
+            f"excluded.version_at >= {contacts_table}.version_at "
+            f"AND {contacts_table}.raw {dialect.distinct} excluded.raw",
+        )
+
+    def load(self, cursor: Any, handle: IO[bytes]) -> LoadResult:
+        for table, columns in ((self.interactions_table, _INTERACTION_COLUMNS), (self.contacts_table, _CONTACT_COLUMNS)):
+            cursor.execute(self._create_sql(table, columns))
+        cursor.execute(
+            f"CREATE INDEX IF NOT EXISTS {self.interactions_table}_occurred_at_idx "
+            f"ON {self.interactions_table} (occurred_at)"
+        )
+        records = 0
+        interaction_ids: set[int] = set()
+        contact_ids: set[int] = set()
+        interactions: list[dict[str, Any]] = []
+        contacts: dict[int, dict[str, Any]] = {}
+        first_line = last_line = 0
+        for line_no, record in self._records(handle):
+            try:
+                interaction = _interaction_row(record)
+                contact = _contact_row(record, interaction)
+            except (ValueError, TypeError) as exc:
+                raise ContactInteractionsLoadError(f"{self.uri}:{line_no}: {exc}") from exc
+            records += 1
+            first_line, last_line = first_line or line_no, line_no
+            interaction_ids.add(interaction["id"])
+            interactions.append(interaction)
+            if contact is not None:
+                contact_ids.add(contact["id"])
+                kept = contacts.get(contact["id"])
+                if kept is None or contact["version_at"] >= kept["version_at"]:
+                    contacts[contact["id"]] = contact
+            if len(interactions) >= self.batch_size:
+                self._flush(cursor, interactions, contacts, f"{first_line}-{last_line}")
+                interactions, contacts, first_line = [], {}, 0
+        if interactions:
+            self._flush(cursor, interactions, contacts, f"{first_line}-{last_line}")
+        return LoadResult(self.uri, records, len(interaction_ids), len(contact_ids))
+
+    def _records(self, handle: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:  # includes undecodable bytes
+                raise ContactInteractionsLoadError(f"{self.uri}:{line_no}: not a JSON line: {exc}") from exc
+            if not isinstance(record, dict):
+                raise ContactInteractionsLoadError(
+                    f"{self.uri}:{line_no}: expected a JSON object, got {type(record).__name__}"
+                )
+            yield line_no, record
+
+    def _flush(
+        self, cursor: Any, interactions: list[dict[str, Any]], contacts: dict[int, dict[str, Any]], lines: str
+    ) -> None:
+        for table, sql, columns, rows in (
+            (self.interactions_table, self.interaction_sql, _INTERACTION_COLUMNS, interactions),
+            (self.contacts_table, self.contact_sql, _CONTACT_COLUMNS, list(contacts.values())),
+        ):
+            if not rows:
+                continue
+            params = [self._bind(columns, row) for row in rows]
+            try:
+                cursor.executemany(sql, params)
+            except Exception as exc:
+                raise ContactInteractionsLoadError(
+                    f"{self.uri}:{lines}: upserting into {table} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+
+    def _bind(self, columns: Sequence[_Column], row: Mapping[str, Any]) -> tuple[Any, ...]:
+        values: list[Any] = []
+        for column in columns:
+            value = self.loaded_at if column.name == "loaded_at" else row.get(column.name)
+            if value is not None and column.kind == "timestamp":
+                value = self.dialect.timestamp(value)
+            elif value is not None and column.kind == "json":
+                value = _json(value)
+            values.append(value)
+        return tuple(values)
+
+    def _create_sql(self, table: str, columns: Sequence[_Column]) -> str:
+        definitions = ", ".join(
+            f"{c.name} {self.dialect.types[c.kind]}"
+            + (" PRIMARY KEY" if c.name == "id" else " NOT NULL" if c.not_null else "")
+            for c in columns
+        )
+        return f"CREATE TABLE IF NOT EXISTS {table} ({definitions})"
+
+    def _upsert_sql(self, table: str, columns: Sequence[_Column], only_if: str) -> str:
+        names = ", ".join(c.name for c in columns)
+        params = ", ".join(self.dialect.param(c.kind) for c in columns)
+        updates = ", ".join(f"{c.name} = excluded.{c.name}" for c in columns if c.name != "id")
+        return (
+            f"INSERT INTO {table} ({names}) VALUES ({params}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {only_if}"
+        )
+
+
+def _interaction_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    occurred_at = _timestamp(_first(record, "occurred_at", "occured_at"), "occurred_at")
+    if occurred_at is None:
+        raise ValueError("interaction has no occurred_at")
+    contact = record.get("contact")
+    contact_id = record.get("contact_id")
+    if contact_id is None and isinstance(contact, Mapping):
+        contact_id = contact.get("id")
+    return {
+        "id": _integer(record.get("id"), "id", required=True),
+        "contact_id": _integer(contact_id, "contact_id"),
+        **{
+            name: _text(record.get(name))
+            for name in (
+                "global_master_advertiser_id",
+                "global_master_campaign_id",
+                "campaign_name",
+                "event_type",
+                "sub_type",
+                "channel",
+                "influencing_campaign",
+                "display_name",
+                "external_source",
+                "page_url",
+            )
+        },
+        "refer_type": _text(_first(record, "refer_type", "referrer_type")),
+        "refer_source": _text(_first(record, "refer_source", "referrer_source")),
+        "occurred_at": occurred_at,
+        "created_at": _timestamp(record.get("created_at"), "created_at"),
+        "archived_at": _timestamp(record.get("archived_at"), "archived_at"),
+        "details": _details(record),
+        "raw": record,
+    }
+
+
+def _contact_row(record: Mapping[str, Any], interaction: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The embedded contact, versioned by its own update time, else by the interaction's."""
+    contact = record.get("contact")
+    if contact is None:
+        return None
+    if not isinstance(contact, Mapping):
+        raise TypeError(f"contact must be a JSON object, got {type(contact).__name__}")
+    contact_id = _integer(contact.get("id"), "contact.id")
+    if contact_id is None:
+        contact_id = interaction["contact_id"]
+    if contact_id is None:
+        return None
+    created_at = _timestamp(contact.get("created_at"), "contact.created_at")
+    updated_at = _timestamp(contact.get("updated_at"), "contact.updated_at")
+    return {
+        "id": contact_id,
+        **{name: _text(contact.get(name)) for name in ("first_name", "last_name", "email", "company", "title")},
+        "phone_numbers": contact.get("phone_numbers"),
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "version_at": updated_at or interaction["created_at"] or interaction["occurred_at"],
+        "raw": contact,
+    }
+
+
+def _details(record: Mapping[str, Any]) -> Any:
+    """The type-specific object: under the event type's own key, else under a known one."""
+    event_type = record.get("event_type")
+    keys = (event_type, event_type.split("_")[0]) if isinstance(event_type, str) else ()
+    for key in (*keys, *_DETAIL_KEYS):
+        value = record.get(key)
+        if isinstance(value, Mapping):
+            return value
+    return None
+
+
+def _first(record: Mapping[str, Any], *keys: str) -> Any:
+    return next((record[key] for key in keys if record.get(key) is not None), None)
+
+
+def _integer(value: Any, field: str, *, required: bool = False) -> int | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value)
+    raise ValueError(f"{field} must be an integer, got {value!r}")
+
+
+def _text(value: Any) -> str | None:
+    """Text columns take strings as sent; other JSON values keep their JSON spelling."""
+    return value if value is None or isinstance(value, str) else _json(value)
+
+
+def _timestamp(value: Any, field: str) -> datetime | None:
+    """Parse the API's ISO 8601 timestamps (``2021-09-06T16:16:08.000Z``); no offset means UTC."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be an ISO 8601 timestamp, got {value!r}")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise ValueError(f"{field} must be an ISO 8601 timestamp, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _json(value: Any) -> str:
+    # Canonical text, so that an unchanged record compares equal on SQLite too.
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
