@@ -20,6 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.window import parse_timestamp
+
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
     from airflow.sdk import ObjectStoragePath
@@ -40,8 +45,15 @@ _DETAIL_KEYS = ("call", "chat", "form", "booking", "lsa")
 ColumnKind = Literal["bigint", "text", "timestamp", "json"]
 
 
-class ContactInteractionsLoadError(Exception):
-    """A file could not be loaded; nothing was written. The message names file and line."""
+class LipsLoadError(AirflowException):
+    """A file could not be loaded and nothing was written; the message names file and line.
+
+    Raised as such for database errors, which another task try may get past.
+    """
+
+
+class LipsBadFileError(LipsLoadError, AirflowFailException):
+    """The file itself is unusable (bad record, fewer records than promised): retrying cannot help."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +175,7 @@ _DIALECTS: dict[str, _Dialect] = {d.name: d for d in (_Sqlite(), _Postgres())}
 def check_batch_size(batch_size: object) -> int:
     """Return ``batch_size`` if it is a positive int, else raise an error saying how to fix it."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer such as 1000, got {batch_size!r}")
+        raise LipsValidationError(f"batch_size must be a positive integer such as 1000, got {batch_size!r}")
     return batch_size
 
 
@@ -171,12 +183,12 @@ def check_table_names(interactions_table: str, contacts_table: str) -> None:
     """Reject table names that are not plain SQL identifiers, as they are put into SQL text."""
     for parameter, value in (("interactions_table", interactions_table), ("contacts_table", contacts_table)):
         if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-            raise ValueError(
+            raise LipsValidationError(
                 f"{parameter} must be a plain SQL identifier (letters, digits, underscores, "
                 f"not starting with a digit, at most 47 characters), got {value!r}"
             )
     if interactions_table.lower() == contacts_table.lower():
-        raise ValueError(f"interactions_table and contacts_table must differ, both are {interactions_table!r}")
+        raise LipsValidationError(f"interactions_table and contacts_table must differ, both are {interactions_table!r}")
 
 
 def load_contact_interactions(
@@ -198,7 +210,8 @@ def load_contact_interactions(
     :param interactions_table: one row per interaction id; the last load wins.
     :param contacts_table: one row per contact id; the newest version wins, whatever the
         order files are loaded in.
-    :raises ContactInteractionsLoadError: bad record or database error; names file and line.
+    :raises LipsBadFileError: a bad record or a record count the manifest does not match.
+    :raises LipsLoadError: a database error; the message names the file and its lines.
     """
     check_batch_size(batch_size)
     check_table_names(interactions_table, contacts_table)
@@ -214,7 +227,7 @@ def load_contact_interactions(
             dialect.begin(conn, cursor, (interactions_table, contacts_table))
             result = loader.load(cursor, handle)
             if expected_records is not None and result.records != expected_records:
-                raise ContactInteractionsLoadError(
+                raise LipsBadFileError(
                     f"{uri}: the manifest promises {expected_records} records but the file has "
                     f"{result.records}; the file is incomplete or was replaced"
                 )
@@ -250,16 +263,16 @@ def _resolve_source(
     if isinstance(source, Mapping):
         records = source.get("records")
         if records is not None and (isinstance(records, bool) or not isinstance(records, int) or records < 0):
-            raise ValueError(f"source manifest 'records' must be a non-negative integer, got {records!r}")
+            raise LipsValidationError(f"source manifest 'records' must be a non-negative integer, got {records!r}")
         expected = records
         source = source.get("uri")  # type: ignore[assignment]
         if not isinstance(source, (str, ObjectStoragePath)):
-            raise ValueError(f"source manifest needs a 'uri' string naming the JSON Lines file, got {source!r}")
+            raise LipsValidationError(f"source manifest needs a 'uri' string naming the JSON Lines file, got {source!r}")
     if isinstance(source, ObjectStoragePath):
         return source, str(source), expected
     if isinstance(source, str) and source.strip():
         return ObjectStoragePath(source), source, expected
-    raise TypeError(
+    raise LipsValidationError(
         "source must be a URI string, an ObjectStoragePath or a manifest dict with 'uri', "
         f"got {type(source).__name__}: {source!r}"
     )
@@ -271,7 +284,7 @@ def _get_hook(sql_conn_id: str) -> DbApiHook:
 
     hook = BaseHook.get_connection(sql_conn_id).get_hook()
     if not isinstance(hook, DbApiHook):
-        raise TypeError(
+        raise LipsValidationError(
             f"sql_conn_id {sql_conn_id!r} gives a {type(hook).__name__}, not a SQL (common-sql "
             "DbApiHook) hook; point it at a sqlite or postgres connection"
         )
@@ -281,12 +294,12 @@ def _get_hook(sql_conn_id: str) -> DbApiHook:
 def _get_dialect(hook: DbApiHook, sql_conn_id: str) -> _Dialect:
     dialect = _DIALECTS.get(hook.dialect_name)
     if dialect is None:
-        raise ValueError(
+        raise LipsValidationError(
             f"sql_conn_id {sql_conn_id!r} is a {hook.dialect_name} database; the LIPS warehouse "
             f"load supports {', '.join(sorted(_DIALECTS))}"
         )
     if dialect is _DIALECTS["sqlite"] and sqlite3.sqlite_version_info < (3, 24, 0):
-        raise RuntimeError(f"SQLite {sqlite3.sqlite_version} lacks upsert; 3.24 or newer is needed")
+        raise LipsValidationError(f"SQLite {sqlite3.sqlite_version} lacks upsert; 3.24 or newer is needed")
     return dialect
 
 
@@ -329,7 +342,7 @@ class _Loader:
                 interaction = _interaction_row(record)
                 contact = _contact_row(record, interaction)
             except (ValueError, TypeError) as exc:
-                raise ContactInteractionsLoadError(f"{self.uri}:{line_no}: {exc}") from exc
+                raise LipsBadFileError(f"{self.uri}:{line_no}: {exc}") from exc
             records += 1
             first_line, last_line = first_line or line_no, line_no
             interaction_ids.add(interaction["id"])
@@ -353,9 +366,9 @@ class _Loader:
             try:
                 record = json.loads(line)
             except ValueError as exc:  # includes undecodable bytes
-                raise ContactInteractionsLoadError(f"{self.uri}:{line_no}: not a JSON line: {exc}") from exc
+                raise LipsBadFileError(f"{self.uri}:{line_no}: not a JSON line: {exc}") from exc
             if not isinstance(record, dict):
-                raise ContactInteractionsLoadError(
+                raise LipsBadFileError(
                     f"{self.uri}:{line_no}: expected a JSON object, got {type(record).__name__}"
                 )
             yield line_no, record
@@ -373,7 +386,7 @@ class _Loader:
             try:
                 cursor.executemany(sql, params)
             except Exception as exc:
-                raise ContactInteractionsLoadError(
+                raise LipsLoadError(
                     f"{self.uri}:{lines}: upserting into {table} failed: {type(exc).__name__}: {exc}"
                 ) from exc
 
@@ -498,17 +511,15 @@ def _text(value: Any) -> str | None:
 
 
 def _timestamp(value: Any, field: str) -> datetime | None:
-    """Parse the API's ISO 8601 timestamps (``2021-09-06T16:16:08.000Z``); no offset means UTC."""
+    """An optional timestamp field: absent or empty is NULL, anything unparsable is an error."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise ValueError(f"{field} must be an ISO 8601 timestamp, got {value!r}")
-    text = value.strip()
     try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        return parse_timestamp(value)
     except ValueError:
         raise ValueError(f"{field} must be an ISO 8601 timestamp, got {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _json(value: Any) -> str:
