@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.warehouse import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONTACTS_TABLE,
@@ -54,7 +55,7 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if not isinstance(sql_conn_id, str) or not sql_conn_id.strip():
-            raise ValueError(
+            raise LipsValidationError(
                 f"sql_conn_id must name an Airflow connection, e.g. {DEFAULT_SQL_CONN_ID!r}, got {sql_conn_id!r}"
             )
         check_table_names(interactions_table, contacts_table)
