@@ -151,7 +151,7 @@ class _Sqlite(_Dialect):
 
 
 class _Postgres(_Dialect):
-    name = "postgresql"
+    name = "postgres"
     placeholder = "%s"
     types = {"bigint": "BIGINT", "text": "TEXT", "timestamp": "TIMESTAMPTZ", "json": "JSONB"}
     distinct = "IS DISTINCT FROM"
@@ -292,10 +292,11 @@ def _get_hook(sql_conn_id: str) -> DbApiHook:
 
 
 def _get_dialect(hook: DbApiHook, sql_conn_id: str) -> _Dialect:
-    dialect = _DIALECTS.get(hook.dialect_name)
+    # The hook's connection type names the database on every provider version.
+    dialect = _DIALECTS.get(hook.conn_type)
     if dialect is None:
         raise LipsValidationError(
-            f"sql_conn_id {sql_conn_id!r} is a {hook.dialect_name} database; the LIPS warehouse "
+            f"sql_conn_id {sql_conn_id!r} is a {hook.conn_type!r} connection; the LIPS warehouse "
             f"load supports {', '.join(sorted(_DIALECTS))}"
         )
     if dialect is _DIALECTS["sqlite"] and sqlite3.sqlite_version_info < (3, 24, 0):

@@ -91,7 +91,7 @@ def jsonl(tmp_path: Path) -> Callable[[str, Iterable[dict[str, Any] | str]], Pat
 class Warehouse:
     """The database behind ``lips_warehouse``, queried with its own driver, not the code under test."""
 
-    dialect: str  # "sqlite" or "postgresql"
+    dialect: str  # "sqlite" or "postgres"
     connect: Callable[[], Any]
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -174,7 +174,7 @@ def warehouse(
     }
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
     try:
-        yield Warehouse("postgresql", lambda: psycopg.connect(**PG, options=options))
+        yield Warehouse("postgres", lambda: psycopg.connect(**PG, options=options))
     finally:
         with psycopg.connect(**PG, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")

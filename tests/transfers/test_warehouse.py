@@ -298,8 +298,8 @@ def test_an_unsupported_database_is_rejected(monkeypatch: pytest.MonkeyPatch, tm
 
     conn = {"conn_type": "sqlite", "host": str(tmp_path / "w.db")}
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-    monkeypatch.setattr(SqliteHook, "dialect_name", "mysql")  # stands in for any other DbApiHook
+    monkeypatch.setattr(SqliteHook, "conn_type", "mysql")  # stands in for any other DbApiHook
     (tmp_path / "a.jsonl").write_text("")
 
-    with pytest.raises(LipsValidationError, match=f"sql_conn_id '{CONN_ID}' is a mysql database; .* supports postgresql, sqlite"):
+    with pytest.raises(LipsValidationError, match=f"sql_conn_id '{CONN_ID}' is a 'mysql' connection; .* supports postgres, sqlite"):
         load_contact_interactions((tmp_path / "a.jsonl").as_uri(), CONN_ID)
