@@ -14,6 +14,7 @@ import logging
 import re
 import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ class _Column:
 
 
 # One spec per table drives the DDL, the upsert statement and parameter binding, so
-# that they cannot drift apart.
+# that they cannot drift apart. "id" is the primary key; "loaded_at" is when the load
+# that last changed the row ran; "version_at" orders contact versions.
 _INTERACTION_COLUMNS: tuple[_Column, ...] = (
     _Column("id", "bigint", not_null=True),
     _Column("contact_id", "bigint"),
@@ -113,7 +115,7 @@ _CONTACT_COLUMNS: tuple[_Column, ...] = (
 )
 
 
-class _Dialect:
+class _Dialect(ABC):
     """What differs between the supported databases; everything else is shared SQL."""
 
     name: str
@@ -127,8 +129,9 @@ class _Dialect:
     def timestamp(self, value: datetime) -> Any:
         return value
 
+    @abstractmethod
     def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
-        raise NotImplementedError
+        """Open the load's transaction on a fresh connection."""
 
 
 class _Sqlite(_Dialect):
@@ -307,7 +310,9 @@ def _get_dialect(hook: DbApiHook, sql_conn_id: str) -> _Dialect:
 class _Loader:
     """Streams one file into the tables through an open transaction."""
 
-    def __init__(self, dialect: _Dialect, uri: str, interactions_table: str, contacts_table: str, batch_size: int):
+    def __init__(
+        self, dialect: _Dialect, uri: str, interactions_table: str, contacts_table: str, batch_size: int
+    ) -> None:
         self.dialect = dialect
         self.uri = uri
         self.interactions_table = interactions_table
@@ -405,7 +410,8 @@ class _Loader:
     def _create_sql(self, table: str, columns: Sequence[_Column]) -> str:
         definitions = ", ".join(
             f"{c.name} {self.dialect.types[c.kind]}"
-            + (" PRIMARY KEY" if c.name == "id" else " NOT NULL" if c.not_null else "")
+            + (" NOT NULL" if c.not_null else "")
+            + (" PRIMARY KEY" if c.name == "id" else "")
             for c in columns
         )
         return f"CREATE TABLE IF NOT EXISTS {table} ({definitions})"
