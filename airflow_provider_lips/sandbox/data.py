@@ -14,16 +14,15 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from itertools import accumulate
 from functools import lru_cache
-from typing import Any, TypeVar
+from itertools import accumulate
+from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["format_timestamp", "generate_interactions", "parse_timestamp"]
+__all__ = ["format_timestamp", "generate_interactions", "parse_timestamp", "to_ms"]
 
 T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1)
-_MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
 _DAY_MS = 86_400_000
 
@@ -106,13 +105,10 @@ def _day_prefix(day: int) -> str:
 
 def parse_timestamp(value: str) -> int:
     """Epoch milliseconds of an ISO 8601 timestamp (``Z`` or offset; naive means UTC)."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return _to_ms(parsed)
+    return to_ms(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
 
-def _to_ms(moment: datetime) -> int:
+def to_ms(moment: datetime) -> int:
     """Epoch milliseconds of a datetime; naive datetimes are taken as UTC."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
@@ -246,6 +242,68 @@ def _details(rng: _Rng, event_type: str, contact: dict[str, Any], phone: str, tr
     return {"service": rng.pick(_COMPANY_KINDS), "duration_minutes": rng.pick((30, 45, 60))}
 
 
+class _Campaign(NamedTuple):
+    """A campaign and what its interactions share."""
+
+    gmaid: str
+    gmcid: str
+    name: str
+    lead_name: str  # the advertiser's main campaign, used as ``influencing_campaign``
+    site: str
+    tracking_number: str
+
+
+def _make_campaigns(rng: _Rng, gmaid: str, count: int) -> list[_Campaign]:
+    """``count`` campaigns of one advertiser's business, each with its own tracking number."""
+    business = f"{rng.pick(_COMPANY_WORDS)} {rng.pick(_COMPANY_KINDS)}"
+    site = "www." + business.lower().replace(" ", "") + ".com"
+    kinds = ("Search", "Display", "Social", "Retargeting")
+    names = [f"{business} {kinds[n] if n < len(kinds) else f'Campaign {n + 1}'}" for n in range(count)]
+    return [
+        _Campaign(gmaid, f"USA_{rng.between(1_000_000, 10_000_000)}", name, names[0], site, _phone(rng))
+        for name in names
+    ]
+
+
+def _interaction(
+    rng: _Rng, interaction_id: int, created_ms: int, occurred_ms: int, campaign: _Campaign, person: _Contact
+) -> dict[str, Any]:
+    """One interaction record, with the contact as it looked when the interaction was created."""
+    contact = person.snapshot(created_ms)
+    event_type = rng.pick(_EVENT_TYPES)
+    phone = contact["phone_numbers"][0]["phone_number"]
+    source = rng.pick(_EXTERNAL_SOURCES)
+    return {
+        "id": interaction_id,
+        "contact_id": contact["id"],
+        "campaign_name": campaign.name,
+        "channel": "chat" if event_type == "chat" else rng.pick(_CHANNELS),
+        "refer_type": rng.pick(_REFER_TYPES),
+        "refer_source": rng.pick(_REFER_SOURCES),
+        "influencing_campaign": campaign.lead_name if rng.random() < 0.1 else "",
+        "created_at": format_timestamp(created_ms),
+        "occurred_at": format_timestamp(occurred_ms),
+        "display_name": (
+            f"{contact['first_name']} {contact['last_name']}" if rng.random() < 0.85 else contact["email"] or phone
+        ),
+        "event_type": event_type,
+        "external_source": source,
+        "global_master_advertiser_id": campaign.gmaid,
+        "global_master_campaign_id": campaign.gmcid,
+        "sub_type": rng.pick(_SUB_TYPES[event_type]),
+        "page_url": f"https://{campaign.site}{rng.pick(_PAGES)}",
+        "archived_at": None,
+        event_type: _details(rng, event_type, contact, phone, campaign.tracking_number),
+        "lead_score": int(rng.random() * 101),  # undocumented: clients must keep fields they do not know
+        "contact": {
+            **contact,
+            "phone_numbers": [dict(number) for number in contact["phone_numbers"]],
+            "contact_external_source": rng.uuid4(),
+            "interaction_external_source": source,
+        },
+    }
+
+
 def generate_interactions(
     seed: int,
     count: int,
@@ -263,77 +321,34 @@ def generate_interactions(
     """Return ``count`` interactions with ``occurred_at`` uniform over ``[start, end)``.
 
     Same arguments, same list. Ids grow with ``created_at`` (as a database would
-    assign them). ``late_fraction`` of records arrive 1..``max_late_days`` days
-    late, ``hours_late_fraction`` arrive hours late, the rest minutes late.
-    Naive datetimes are taken as UTC. Records come ordered by id.
+    assign them), so records come ordered by id. ``late_fraction`` of records
+    arrive 1..``max_late_days`` days late, ``hours_late_fraction`` hours late, the
+    rest minutes late. Campaign volumes are skewed (the first advertisers get
+    more). Naive datetimes are taken as UTC.
     """
-    start_ms, end_ms = _to_ms(start), _to_ms(end)
+    start_ms, end_ms = to_ms(start), to_ms(end)
     if end_ms <= start_ms:
         raise ValueError("end must be after start")
     if not advertisers or campaigns_per_advertiser < 1:
         raise ValueError("need at least one advertiser and one campaign per advertiser")
     rng = _Rng(seed)
+    per_advertiser = max(1, round(count / interactions_per_contact / len(advertisers)))
     with _gc_paused():
-
-        campaigns: list[tuple[str, str, str, str, str, str]] = []  # gmaid, gmcid, name, lead campaign, site, tracking no.
+        campaigns: list[_Campaign] = []
         contacts: dict[str, list[_Contact]] = {}
-        contacts_per_advertiser = max(1, round(count / interactions_per_contact / len(advertisers)))
-        kinds = ("Search", "Display", "Social", "Retargeting")
         for position, gmaid in enumerate(advertisers):
-            business = f"{rng.pick(_COMPANY_WORDS)} {rng.pick(_COMPANY_KINDS)}"
-            site = "www." + business.lower().replace(" ", "") + ".com"
-            names = [f"{business} {kinds[n] if n < len(kinds) else f'Campaign {n + 1}'}" for n in range(campaigns_per_advertiser)]
-            for name in names:
-                campaigns.append((gmaid, f"USA_{rng.between(1_000_000, 10_000_000)}", name, names[0], site, _phone(rng)))
-            contacts[gmaid] = _make_contacts(
-                rng, contacts_per_advertiser, start_ms, end_ms, 2_000_000 + position * contacts_per_advertiser
-            )
+            campaigns += _make_campaigns(rng, gmaid, campaigns_per_advertiser)
+            contacts[gmaid] = _make_contacts(rng, per_advertiser, start_ms, end_ms, 2_000_000 + position * per_advertiser)
 
-        span = end_ms - start_ms
         timing = []
         for _ in range(count):
-            occurred = start_ms + int(rng.random() * span)
+            occurred = rng.between(start_ms, end_ms)
             timing.append((occurred + _lateness_ms(rng, hours_late_fraction, late_fraction, max_late_days), occurred))
         timing.sort()
 
         weights = list(accumulate(1.0 / (rank + 1) for rank in range(len(campaigns))))
-        total_weight = weights[-1]
         interactions = []
         for offset, (created, occurred) in enumerate(timing):
-            gmaid, gmcid, campaign_name, lead_campaign, site, tracking = campaigns[bisect_right(weights, rng.random() * total_weight)]
-            pool = contacts[gmaid]
-            person = rng.pick(pool)
-            contact = person.snapshot(created)
-            event_type = rng.pick(_EVENT_TYPES)
-            phone = contact["phone_numbers"][0]["phone_number"]
-            display = f"{contact['first_name']} {contact['last_name']}" if rng.random() < 0.85 else contact["email"] or phone
-            source = rng.pick(_EXTERNAL_SOURCES)
-            interaction: dict[str, Any] = {
-                "id": first_id + offset,
-                "contact_id": contact["id"],
-                "campaign_name": campaign_name,
-                "channel": "chat" if event_type == "chat" else rng.pick(_CHANNELS),
-                "refer_type": rng.pick(_REFER_TYPES),
-                "refer_source": rng.pick(_REFER_SOURCES),
-                "influencing_campaign": lead_campaign if rng.random() < 0.1 else "",
-                "created_at": format_timestamp(created),
-                "occurred_at": format_timestamp(occurred),
-                "display_name": display,
-                "event_type": event_type,
-                "external_source": source,
-                "global_master_advertiser_id": gmaid,
-                "global_master_campaign_id": gmcid,
-                "sub_type": rng.pick(_SUB_TYPES[event_type]),
-                "page_url": f"https://{site}{rng.pick(_PAGES)}",
-                "archived_at": None,
-                event_type: _details(rng, event_type, contact, phone, tracking),
-                "lead_score": int(rng.random() * 101),
-                "contact": {
-                    **contact,
-                    "phone_numbers": [dict(number) for number in contact["phone_numbers"]],
-                    "contact_external_source": rng.uuid4(),
-                    "interaction_external_source": source,
-                },
-            }
-            interactions.append(interaction)
+            campaign = campaigns[bisect_right(weights, rng.random() * weights[-1])]
+            interactions.append(_interaction(rng, first_id + offset, created, occurred, campaign, rng.pick(contacts[campaign.gmaid])))
         return interactions

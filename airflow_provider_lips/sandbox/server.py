@@ -1,0 +1,475 @@
+"""A local HTTP emulation of the LIPS Contact Interactions API, with fault switches.
+
+Nobody can reach the real service from tests, the demo or the benchmark, so
+:class:`LipsSandbox` answers ``/contact_interactions`` and
+``/contact_interactions/totals`` the way LIPS_API.md describes, and can be made
+slow, rate limited, flaky, wrong or shifting under a paging client, all
+deterministically from ``fault_seed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from datetime import date, datetime
+from email.message import Message
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs
+
+from airflow_provider_lips.sandbox.data import format_timestamp, to_ms
+from airflow_provider_lips.sandbox.query import PHONE_PARAM, Filters, ParamError, Query, parse_query
+from airflow_provider_lips.sandbox.settings import SandboxSettings
+from airflow_provider_lips.sandbox.store import InteractionStore, Row
+
+__all__ = ["LIST_PATH", "LOG_LIMIT", "TOTALS_PATH", "LipsSandbox"]
+
+LIST_PATH = "/contact_interactions"
+TOTALS_PATH = "/contact_interactions/totals"
+CONTROL_PREFIX = "/_sandbox/"
+LOG_LIMIT = 100_000  # keeps a long benchmark from growing the request log without bound
+_SERVER_ERRORS = (500, 502, 503, 504)
+
+FilterValue = str | int | bool | date | Iterable[str]
+
+
+class Reply(NamedTuple):
+    """What to send back: status, body and extra headers."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class _Draws(NamedTuple):
+    """The random numbers one data request consumes, always all of them, so that the
+    n-th request meets the same fate whatever switches are on."""
+
+    jitter: float
+    drop: float
+    burst: float
+    error: float
+    code: float
+
+
+def _json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    return Reply(status, json.dumps(payload).encode(), headers)
+
+
+def _param_values(value: FilterValue) -> list[str]:
+    """Python filter values in query-string form, for :meth:`LipsSandbox.truth`."""
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, (str, int)):
+        return [str(value)]
+    if isinstance(value, date):  # datetime is a date too
+        return [value.isoformat()]
+    return [str(item) for item in value]
+
+
+class LipsSandbox:
+    """LIPS emulation on a local port; use as a context manager (or start()/stop()).
+
+    ``settings`` are the fault switches and behaviour knobs of
+    :class:`~airflow_provider_lips.sandbox.settings.SandboxSettings`; change them
+    later with :meth:`configure` or ``POST /_sandbox/config``.
+    """
+
+    def __init__(
+        self,
+        interactions: list[dict[str, Any]] | None = None,
+        *,
+        token: str = "sandbox-token",
+        api_key: str | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        max_per_page: int = 100,
+        **settings: Any,
+    ) -> None:
+        self._store = InteractionStore(interactions or [])
+        self._settings = SandboxSettings().updated(token=token, api_key=api_key, max_per_page=max_per_page, **settings)
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
+        self._rng = random.Random(self._settings.fault_seed)
+        self._ordinal = 0  # data requests since start or reset_log(): burst_429 counts these
+        self._admitted: deque[float] = deque()  # monotonic times of requests inside the rate-limit window
+        self._listings = 0  # listing requests answered since mutate_during_walk was set
+        self._mutations: dict[str, list[int]] = {"inserted": [], "archived": []}
+        self._mutated = False
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # Lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> LipsSandbox:
+        """Bind and serve from a daemon thread; returns self for chaining."""
+        if self._server is not None:
+            raise RuntimeError("sandbox already started")
+        self._server = _Server(self._address, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="lips-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close kept-alive client connections; safe to call twice."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> LipsSandbox:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:53121``."""
+        if self._server is None:
+            raise RuntimeError("sandbox not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # Inspection and control -----------------------------------------------------------------
+
+    @property
+    def settings(self) -> SandboxSettings:
+        return self._settings
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """Logged API requests (not /_sandbox/ ones), oldest first; status 0 = connection dropped."""
+        with self._lock:
+            return list(self._log)
+
+    @property
+    def interactions(self) -> list[dict[str, Any]]:
+        """Stored records in LIPS order (live objects: read, do not modify)."""
+        return self._store.records()
+
+    @property
+    def mutations(self) -> dict[str, list[int]]:
+        """Ids inserted and archived by ``mutate_during_walk``."""
+        with self._lock:
+            return {kind: list(ids) for kind, ids in self._mutations.items()}
+
+    def reset_log(self) -> None:
+        """Forget logged requests and restart the ordinal count used by ``burst_429``."""
+        with self._lock:
+            self._log.clear()
+            self._ordinal = 0
+
+    def configure(self, **settings: Any) -> None:
+        """Change settings at run time (ValueError on unknown or invalid ones).
+
+        A new ``fault_seed`` restarts the fault sequence; a new ``mutate_during_walk``
+        restarts its request count and clears :attr:`mutations`.
+        """
+        with self._lock:
+            self._settings = self._settings.updated(**settings)
+            if "fault_seed" in settings:
+                self._rng = random.Random(self._settings.fault_seed)
+            if "rate_limit_rps" in settings:
+                self._admitted.clear()
+            if "mutate_during_walk" in settings:
+                self._listings = 0
+                self._mutated = False
+                self._mutations = {"inserted": [], "archived": []}
+
+    def truth(self, **filters: FilterValue) -> list[int]:
+        """Ids a complete pull with these filters must return (visible now, any page), in LIPS order.
+
+        Keywords are the query parameters (``global_master_advertiser_id``,
+        ``event_type``, ``start_date``...; ``phone_numbers`` stands for
+        ``event_params[phone_numbers]``). Raises ParamError like the server's 422.
+        """
+        params = {(PHONE_PARAM if name == "phone_numbers" else name): _param_values(v) for name, v in filters.items()}
+        settings = self._settings
+        query = parse_query(params, settings.filter_utc_offset_hours)
+        return [row.id for row in self._select(query.filters, settings)]
+
+    def insert(self, interaction: dict[str, Any]) -> None:
+        """Add an interaction (copied; its id must be new)."""
+        self._store.insert(interaction)
+
+    def archive(self, interaction_id: int, at: datetime | None = None) -> None:
+        """Archive an interaction now (or ``at``): it leaves default listings."""
+        self._store.archive(interaction_id, to_ms(at) if at else int(time.time() * 1000))
+
+    # Request handling -----------------------------------------------------------------------
+
+    def _select(self, filters: Filters, settings: SandboxSettings) -> list[Row]:
+        return self._store.select(filters, None if settings.as_of is None else to_ms(settings.as_of))
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._log.append(entry)
+
+    def _draw(self) -> tuple[SandboxSettings, _Draws, int]:
+        with self._lock:
+            self._ordinal += 1
+            draws = _Draws(*(self._rng.random() for _ in _Draws._fields))
+            return self._settings, draws, self._ordinal
+
+    def _throttle(self, settings: SandboxSettings, draws: _Draws, ordinal: int) -> int | None:
+        """Seconds to ask the client to wait, or None to let the request through."""
+        burst = settings.burst_429
+        if ordinal in burst if isinstance(burst, frozenset) else draws.burst < burst:
+            return 1
+        if settings.rate_limit_rps is None:
+            return None
+        with self._lock:
+            now = time.monotonic()
+            while self._admitted and self._admitted[0] <= now - 1.0:
+                self._admitted.popleft()
+            if len(self._admitted) >= settings.rate_limit_rps:
+                return max(1, math.ceil(self._admitted[0] + 1.0 - now))
+            self._admitted.append(now)
+        return None
+
+    def answer(self, path: str, query: str, headers: Message) -> Reply | None:
+        """Answer one API request (``None``: drop the connection without a response)."""
+        settings, draws, ordinal = self._draw()
+        delay_ms = settings.latency_ms + draws.jitter * settings.latency_jitter_ms
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
+        if draws.drop < settings.drop_rate:
+            return None
+        wait = self._throttle(settings, draws, ordinal)
+        if wait is not None:
+            return _json_reply(429, {"message": "Too Many Requests"}, _retry_after(settings.retry_after_format, wait))
+        if draws.error < settings.error_rate:
+            status = _SERVER_ERRORS[int(draws.code * len(_SERVER_ERRORS))]
+            return _json_reply(status, {"message": HTTPStatus(status).phrase})
+        if settings.redirect_to:
+            location = settings.redirect_to + path + (f"?{query}" if query else "")
+            return Reply(302, b"", (("Location", location),))
+        if headers.get("Authorization") != f"token {settings.token}":
+            return _json_reply(401, {"message": "Unauthorized: missing or invalid token"})
+        if settings.api_key is not None and headers.get("x-api-key") != settings.api_key:
+            return _json_reply(401, {"message": "Unauthorized: missing or invalid x-api-key"})
+        try:
+            parsed = parse_query(parse_qs(query, keep_blank_values=True), settings.filter_utc_offset_hours)
+        except ParamError as error:
+            return _json_reply(422, {"message": str(error)})
+        denied = self._denied(parsed.filters, settings)
+        if denied:
+            return _json_reply(403, {"name": "not_authorized", "message": f"Not authorized for advertiser {denied}"})
+        rows = self._select(parsed.filters, settings)
+        if path == TOTALS_PATH:
+            return _json_reply(200, InteractionStore.totals(rows))
+        reply = _page(rows, parsed, settings)
+        self._after_listing(parsed.filters)
+        return reply
+
+    def _denied(self, filters: Filters, settings: SandboxSettings) -> str | None:
+        """The first forbidden gmaid the request touches, directly or through a gmcid."""
+        owners = {self._store.advertiser_of(campaign) for campaign in filters.campaigns}
+        touched = sorted((filters.advertisers | {owner for owner in owners if owner}) & settings.forbidden_advertisers)
+        return touched[0] if touched else None
+
+    def _after_listing(self, filters: Filters) -> None:
+        """Count served listing pages and apply ``mutate_during_walk`` once its turn comes."""
+        with self._lock:
+            self._listings += 1
+            plan = self._settings.mutate_during_walk
+            if plan is None or self._mutated or self._listings < plan["after_requests"]:
+                return
+            self._mutated = True
+            self._mutate(dataclasses.replace(filters, archived=False), plan, self._settings)
+
+    def _mutate(self, filters: Filters, plan: dict[str, int], settings: SandboxSettings) -> None:
+        """Insert copies of matching records (occurring inside the window) and archive others.
+
+        Called with ``self._lock`` held: the fault RNG must advance in request order.
+        """
+        visible = self._select(filters, settings)
+        if not visible:
+            return
+        now_ms = int(time.time() * 1000)
+        created_ms = now_ms if settings.as_of is None else min(now_ms, to_ms(settings.as_of))
+        low = visible[-1].occurred_ms if filters.start_ms is None else filters.start_ms
+        high = max(low, min(visible[0].occurred_ms if filters.end_ms is None else filters.end_ms, created_ms))
+        next_id = self._store.max_id() + 1
+        for offset in range(plan["insert"]):
+            record = json.loads(self._rng.choice(visible).json())
+            record.update(
+                id=next_id + offset,
+                occurred_at=format_timestamp(self._rng.randint(low, high)),
+                created_at=format_timestamp(created_ms),
+                archived_at=None,
+            )
+            self._store.insert(record)
+            self._mutations["inserted"].append(record["id"])
+        for row in self._rng.sample(visible, min(plan["archive"], len(visible))):
+            self._store.archive(row.id, now_ms)
+            self._mutations["archived"].append(row.id)
+
+    def control(self, method: str, path: str, query: str, body: bytes) -> Reply:
+        """``/_sandbox/*``: inspection and configuration for a sandbox in another process."""
+        route = (method, path[len(CONTROL_PREFIX) :])
+        try:
+            if route == ("GET", "requests"):
+                return _json_reply(200, self.requests)
+            if route == ("POST", "reset-log"):
+                self.reset_log()
+                return _json_reply(200, {"ok": True})
+            if route == ("GET", "config"):
+                return _json_reply(200, self._settings.to_json())
+            if route == ("POST", "config"):
+                changes = json.loads(body or b"{}")
+                if not isinstance(changes, dict):
+                    raise ValueError("expected a JSON object of settings")
+                self.configure(**changes)
+                return _json_reply(200, self._settings.to_json())
+            if route == ("GET", "truth"):
+                settings = self._settings
+                parsed = parse_query(parse_qs(query, keep_blank_values=True), settings.filter_utc_offset_hours)
+                ids = [row.id for row in self._select(parsed.filters, settings)]
+                return _json_reply(200, {"ids": ids, "count": len(ids)})
+            if route == ("GET", "mutations"):
+                return _json_reply(200, self.mutations)
+        except ParamError as error:
+            return _json_reply(422, {"message": str(error)})
+        except ValueError as error:  # includes json.JSONDecodeError
+            return _json_reply(400, {"message": str(error)})
+        return _json_reply(404, {"message": f"no sandbox endpoint {method} {path}"})
+
+
+def _retry_after(style: str, seconds: int) -> tuple[tuple[str, str], ...]:
+    if style == "none":
+        return ()
+    value = formatdate(time.time() + seconds, usegmt=True) if style == "http-date" else str(seconds)
+    return (("Retry-After", value),)
+
+
+def _page(rows: list[Row], query: Query, settings: SandboxSettings) -> Reply:
+    """One listing page, built from cached per-record JSON, with the page-level faults."""
+    per_page = min(query.per_page, settings.max_per_page)
+    total_pages = max(1, math.ceil(len(rows) / per_page))
+    page = query.page + 1 if query.page in settings.wrong_page_pages else query.page  # and that page's records
+    if query.page in settings.missing_key_pages:
+        return _json_reply(200, {"page": page, "total_pages": total_pages, "per_page": per_page})
+    tail = f'], "page": {page}, "total_pages": {total_pages}, "per_page": {per_page}}}'.encode()
+    items = b", ".join(row.json() for row in rows[(page - 1) * per_page : page * per_page])
+    if query.page in settings.malformed_pages:
+        items += b",\n"  # the seed document's trailing comma: not JSON
+    return Reply(200, b'{"contact_interactions": [' + items + tail)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP plumbing only: the sandbox decides every answer."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
+    server_version = "LipsSandbox/1.0"
+    sys_version = ""
+    disable_nagle_algorithm = True  # headers and body go out as separate writes
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        """Quiet: tests and benchmarks would drown in one stderr line per request."""
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        received = time.time()
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        sandbox = self.server.sandbox
+        if path.startswith(CONTROL_PREFIX):
+            self._send(sandbox.control(self.command, path, query, body))
+            return
+        if path in (LIST_PATH, TOTALS_PATH) and self.command == "GET":
+            reply = sandbox.answer(path, query, self.headers)
+        elif path in (LIST_PATH, TOTALS_PATH):
+            reply = _json_reply(405, {"message": "Method Not Allowed"}, (("Allow", "GET"),))
+        else:
+            reply = _json_reply(404, {"message": "Not Found"})
+        if reply is None:
+            self._drop()
+        else:
+            self._send(reply)
+        sandbox._record(
+            {
+                "time": received,
+                "method": self.command,
+                "path": path,
+                "query": query,
+                "params": parse_qs(query, keep_blank_values=True),
+                "headers": dict(self.headers.items()),
+                "status": 0 if reply is None else reply.status,
+            }
+        )
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def _drop(self) -> None:
+        """Close without a byte of response: the client sees RemoteDisconnected/ConnectionError."""
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    """Threading server that can close idle keep-alive connections when stopped."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], sandbox: LipsSandbox) -> None:
+        self.sandbox = sandbox
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Unblock handler threads waiting on kept-alive sockets."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

@@ -1,0 +1,185 @@
+"""Sandbox settings: credentials, server behaviour and fault switches.
+
+One frozen dataclass, updated through :meth:`SandboxSettings.updated`, which
+accepts Python values and their JSON/CLI spellings alike (``"3,7"`` or
+``[3, 7]`` for a page set, an ISO string for ``as_of``), so that the
+constructor, ``configure()``, ``POST /_sandbox/config`` and the CLI share one
+validation path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["RETRY_AFTER_FORMATS", "SandboxSettings"]
+
+RETRY_AFTER_FORMATS = ("seconds", "http-date", "none")
+_MUTATION_KEYS = ("after_requests", "insert", "archive")
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxSettings:
+    """Everything that can change how the sandbox answers; see the package docstring."""
+
+    token: str = "sandbox-token"
+    api_key: str | None = None
+    max_per_page: int = 100
+    filter_utc_offset_hours: float = 0.0
+    forbidden_advertisers: frozenset[str] = frozenset()
+    as_of: datetime | None = None
+    fault_seed: int = 0
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    rate_limit_rps: float | None = None
+    retry_after_format: str = "seconds"
+    burst_429: frozenset[int] | float = frozenset()
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    malformed_pages: frozenset[int] = frozenset()
+    missing_key_pages: frozenset[int] = frozenset()
+    wrong_page_pages: frozenset[int] = frozenset()
+    mutate_during_walk: dict[str, int] | None = None
+    redirect_to: str | None = None
+
+    def updated(self, **changes: Any) -> SandboxSettings:
+        """A copy with ``changes`` applied; raises ValueError naming a bad or unknown setting."""
+        coerced = {}
+        for name, value in changes.items():
+            if name not in _COERCERS:
+                raise ValueError(f"unknown sandbox setting {name!r}")
+            try:
+                coerced[name] = _COERCERS[name](value)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"invalid value for {name}: {error}") from None
+        return dataclasses.replace(self, **coerced)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready view, in the same spellings :meth:`updated` accepts."""
+        result: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, frozenset):
+                value = sorted(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            result[field.name] = value
+        return result
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _number(low: float, high: float) -> Callable[[Any], float]:
+    def coerce(value: Any) -> float:
+        number = float(value)
+        if not low <= number <= high:
+            raise ValueError(f"expected a number in [{low}, {high}]")
+        return number
+
+    return coerce
+
+
+def _positive_int(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("expected a positive integer")
+    return number
+
+
+def _items(value: Any) -> Iterable[Any]:
+    """Comma-separated string or iterable: the CLI and JSON spell sets differently."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return list(value)
+
+
+def _names(value: Any) -> frozenset[str]:
+    return frozenset(_text(item) for item in _items(value))
+
+
+def _pages(value: Any) -> frozenset[int]:
+    return frozenset(_positive_int(item) for item in _items(value))
+
+
+def _optional_rate(value: Any) -> float | None:
+    return None if value is None else _number(1e-6, 1e9)(value)
+
+
+def _as_of(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        moment = value
+    else:
+        moment = datetime.fromisoformat(_text(value).replace("Z", "+00:00"))
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _retry_after_format(value: Any) -> str:
+    if value not in RETRY_AFTER_FORMATS:
+        raise ValueError(f"expected one of {', '.join(RETRY_AFTER_FORMATS)}")
+    return str(value)
+
+
+def _burst(value: Any) -> frozenset[int] | float:
+    """Request ordinals that get 429, or (a bare number) the fraction of requests that do."""
+    if isinstance(value, str) and "." in value:  # CLI spelling of a fraction, e.g. "0.1"
+        value = float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number(0.0, 1.0)(value)
+    return _pages(value)
+
+
+def _mutation(value: Any) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # CLI spelling: JSON text
+        value = json.loads(value)
+    if not isinstance(value, dict) or set(value) - set(_MUTATION_KEYS):
+        raise ValueError(f"expected an object with keys among {', '.join(_MUTATION_KEYS)}")
+    counts = {key: int(value.get(key, 0)) for key in _MUTATION_KEYS}
+    if min(counts.values()) < 0:
+        raise ValueError("counts must not be negative")
+    return counts
+
+
+def _url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not _text(value).startswith(("http://", "https://")):
+        raise ValueError("expected an http(s) base URL")
+    return str(value).rstrip("/")
+
+
+_COERCERS: dict[str, Callable[[Any], Any]] = {
+    "token": _text,
+    "api_key": _optional_text,
+    "max_per_page": _positive_int,
+    "filter_utc_offset_hours": _number(-23.99, 23.99),
+    "forbidden_advertisers": _names,
+    "as_of": _as_of,
+    "fault_seed": int,
+    "latency_ms": _number(0.0, 600_000.0),
+    "latency_jitter_ms": _number(0.0, 600_000.0),
+    "rate_limit_rps": _optional_rate,
+    "retry_after_format": _retry_after_format,
+    "burst_429": _burst,
+    "error_rate": _number(0.0, 1.0),
+    "drop_rate": _number(0.0, 1.0),
+    "malformed_pages": _pages,
+    "missing_key_pages": _pages,
+    "wrong_page_pages": _pages,
+    "mutate_during_walk": _mutation,
+    "redirect_to": _url,
+}

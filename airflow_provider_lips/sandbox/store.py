@@ -1,0 +1,147 @@
+"""The sandbox's interaction store, built to serve hundreds of pages a second.
+
+Records stay sorted the way LIPS returns them (``occurred_at`` DESC, then
+``id`` DESC), so a date window is a bisect, not a scan; the filtered result is
+cached per distinct filter (until data changes), and each record's JSON is
+encoded once, so a page body is a join of cached bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from bisect import bisect_left
+from collections import Counter
+from typing import Any
+
+from airflow_provider_lips.sandbox.data import format_timestamp, parse_timestamp
+from airflow_provider_lips.sandbox.query import Filters
+
+__all__ = ["InteractionStore", "Row"]
+
+_CACHE_LIMIT = 512
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+class Row:
+    """One stored record plus the fields filters need, extracted once."""
+
+    __slots__ = ("archived", "body", "campaign", "advertiser", "channel", "created_ms", "event_type", "id",
+                 "occurred_ms", "phones", "record")  # fmt: skip
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.id: int = record["id"]
+        self.occurred_ms = parse_timestamp(record["occurred_at"])
+        self.created_ms = parse_timestamp(record["created_at"])
+        self.advertiser: str | None = record.get("global_master_advertiser_id")
+        self.campaign: str | None = record.get("global_master_campaign_id")
+        self.event_type: str | None = record.get("event_type")
+        self.channel: str | None = record.get("channel")
+        contact = record.get("contact") or {}
+        self.phones = frozenset(entry.get("phone_number") for entry in contact.get("phone_numbers") or ())
+        self.archived = record.get("archived_at") is not None
+        self.body: bytes | None = None
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        """Ascending key for ``occurred_at`` DESC, ``id`` DESC."""
+        return (-self.occurred_ms, -self.id)
+
+    def json(self) -> bytes:
+        """The record's JSON, encoded on first use (encoding 200k records up front costs seconds)."""
+        if self.body is None:
+            self.body = _encode(self.record).encode()
+        return self.body
+
+
+class InteractionStore:
+    """Thread-safe sorted records with a per-filter result cache."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        # Shallow copies: archiving sets archived_at and must not touch the caller's dicts.
+        rows = [Row(dict(record)) for record in records]
+        self._by_id = {row.id: row for row in rows}
+        if len(self._by_id) != len(rows):
+            raise ValueError("interaction ids must be unique")
+        rows.sort(key=lambda row: row.sort_key)
+        self._rows = rows
+        self._keys = [row.sort_key for row in rows]
+        self._owner = {row.campaign: row.advertiser for row in rows}
+        self._cache: dict[tuple[Filters, int | None], list[Row]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The stored dicts in LIPS order; live objects, so treat them as read-only."""
+        with self._lock:
+            return [row.record for row in self._rows]
+
+    def max_id(self) -> int:
+        with self._lock:
+            return max(self._by_id, default=0)
+
+    def advertiser_of(self, campaign: str) -> str | None:
+        """The gmaid owning a gmcid, as seen in the data (for 403 on campaign-only requests)."""
+        return self._owner.get(campaign)
+
+    def select(self, filters: Filters, as_of_ms: int | None) -> list[Row]:
+        """Matching rows in LIPS order; cached, so callers must not modify the list."""
+        key = (filters, as_of_ms)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None:
+                if len(self._cache) >= _CACHE_LIMIT:
+                    self._cache.clear()
+                cached = self._cache[key] = self._scan(filters, as_of_ms)
+            return cached
+
+    def _scan(self, filters: Filters, as_of_ms: int | None) -> list[Row]:
+        low = 0 if filters.end_ms is None else bisect_left(self._keys, (-filters.end_ms,))
+        high = len(self._rows) if filters.start_ms is None else bisect_left(self._keys, (1 - filters.start_ms,))
+        advertisers, campaigns, phones = filters.advertisers, filters.campaigns, filters.phones
+        event_types, channels, archived = filters.event_types, filters.channels, filters.archived
+        return [
+            row
+            for row in self._rows[low:high]
+            if row.archived is archived
+            and (as_of_ms is None or row.created_ms <= as_of_ms)
+            and (not advertisers or row.advertiser in advertisers)
+            and (not campaigns or row.campaign in campaigns)
+            and (not event_types or row.event_type in event_types)
+            and (not channels or row.channel in channels)
+            and (not phones or not phones.isdisjoint(row.phones))
+        ]
+
+    @staticmethod
+    def totals(rows: list[Row]) -> dict[str, int]:
+        """The ``/contact_interactions/totals`` body for a selection."""
+        counts = Counter(row.event_type for row in rows)
+        result = {"events": len(rows)}
+        for event_type in sorted({"call", "form", "chat", "booking"} | {str(t) for t in counts if t}):
+            result[f"{event_type}_events"] = counts[event_type]
+        return result
+
+    def insert(self, record: dict[str, Any]) -> None:
+        """Add a record (a copy); its id must be new."""
+        row = Row(dict(record))
+        with self._lock:
+            if row.id in self._by_id:
+                raise ValueError(f"interaction {row.id} already exists")
+            index = bisect_left(self._keys, row.sort_key)
+            self._keys.insert(index, row.sort_key)
+            self._rows.insert(index, row)
+            self._by_id[row.id] = row
+            self._owner.setdefault(row.campaign, row.advertiser)
+            self._cache.clear()
+
+    def archive(self, interaction_id: int, at_ms: int) -> None:
+        """Set ``archived_at``: the record leaves default listings and shows with ``archived=true``."""
+        with self._lock:
+            row = self._by_id[interaction_id]
+            row.record["archived_at"] = format_timestamp(at_ms)
+            row.archived = True
+            row.body = None
+            self._cache.clear()
