@@ -1,9 +1,10 @@
 """Validated LIPS filters and their exact encoding on the wire.
 
 The API's array parameters carry brackets in their names (``event_type[]``,
-``event_params[phone_numbers]``) and must reach the server with literal brackets;
-values are fully percent-encoded so a ``+`` in a phone number arrives as ``+``, not as a
-space. How the server reads several advertiser, campaign or phone values in one request
+``event_params[phone_numbers]``) and must reach the server under those names: they are
+never dropped or double-encoded (on the wire urllib3 writes ``[``/``]`` as ``%5B``/``%5D``,
+as RFC 3986 requires in a query, and the server decodes them back). Values are fully
+percent-encoded so a ``+`` in a phone number arrives as ``+``, not as a space. How the server reads several advertiser, campaign or phone values in one request
 is not documented, so a pull asks for one value of each at a time and merges the results.
 """
 
@@ -31,7 +32,7 @@ QueryParams = Sequence[tuple[str, str]]
 
 
 def encode_query(params: Iterable[tuple[str, Any]]) -> str:
-    """Encode ``params`` keeping brackets in names literal and escaping everything else in values."""
+    """Encode ``params``; brackets in names stay readable in logs, values are escaped whole."""
     return "&".join(f"{quote(str(name), safe='[]')}={quote(str(value), safe='')}" for name, value in params)
 
 

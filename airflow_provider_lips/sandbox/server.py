@@ -409,10 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _json_reply(405, {"message": "Method Not Allowed"}, (("Allow", "GET"),))
         else:
             reply = _json_reply(404, {"message": "Not Found"})
-        if reply is None:
-            self._drop()
-        else:
-            self._send(reply)
+        # Logged before answering, so a client that has its answer always finds the entry.
         sandbox._record(
             {
                 "time": received,
@@ -424,6 +421,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "status": 0 if reply is None else reply.status,
             }
         )
+        if reply is None:
+            self._drop()
+        else:
+            self._send(reply)
 
     def _send(self, reply: Reply) -> None:
         self.send_response(reply.status)

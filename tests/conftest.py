@@ -1,0 +1,83 @@
+"""Shared fixtures: an isolated Airflow home, a running LIPS sandbox and connections to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lips-airflow-home-"))
+# Airflow reads its configuration on first import: point it at a throwaway home before that.
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
+
+from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions  # noqa: E402
+
+TOKEN = "tok-3f9c1e7a5b"
+API_KEY = "key-8d2b6c4e0a"
+DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+DATA_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
+
+
+def lips_connection(url: str, *, token: str = TOKEN, api_key: str | None = API_KEY, **extra: object) -> str:
+    """A LIPS connection as the JSON Airflow reads from AIRFLOW_CONN_<ID>."""
+    if api_key:
+        extra["api_key"] = api_key
+    return json.dumps({"conn_type": "lips", "host": url, "password": token, "extra": extra})
+
+
+@pytest.fixture(scope="session")
+def interactions() -> list[dict]:
+    """1,500 deterministic interactions over November 2026."""
+    return generate_interactions(seed=7, count=1500, start=DATA_START, end=DATA_END)
+
+
+@pytest.fixture
+def sandbox(interactions: list[dict]) -> Iterator[LipsSandbox]:
+    with LipsSandbox(interactions, token=TOKEN, api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def lips_conn(sandbox: LipsSandbox, monkeypatch: pytest.MonkeyPatch) -> LipsSandbox:
+    """``lips_default`` pointing at the sandbox, with a fast retry budget."""
+    monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", lips_connection(sandbox.url, requests_per_second=500))
+    return sandbox
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database, shared by the tests that run DAGs."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+    )
+    return _AIRFLOW_HOME
+
+
+def expected_ids(records: list[dict], start: datetime, end: datetime, **equal: object) -> set[int]:
+    """Ground truth computed from the data itself: ids with start <= occurred_at < end and matching fields."""
+    from airflow_provider_lips.window import parse_timestamp
+
+    return {
+        r["id"]
+        for r in records
+        if not r.get("archived_at")
+        and start <= parse_timestamp(r["occurred_at"]) < end
+        and all(r.get(k) == v for k, v in equal.items())
+    }
+
+
+def data_requests(server: LipsSandbox) -> list[dict]:
+    """The sandbox's log of API requests (listing and totals)."""
+    return [entry for entry in server.requests if entry["path"].startswith("/contact_interactions")]
