@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -47,6 +48,10 @@ _HINTS = {
     403: "these credentials may not read this advertiser or campaign; ask LocaliQ to grant access",
     422: "the server names the parameter it rejects",
 }
+
+
+class _WalkAborted(Exception):
+    """The walk a queued or retrying page request belonged to has already failed."""
 
 
 class _SecretSafeSession(requests.Session):
@@ -237,12 +242,13 @@ class LipsHook(BaseHook):
         text = self._redact(text.strip())
         return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
 
-    def request(self, path: str, params: QueryParams) -> requests.Response:
+    def request(self, path: str, params: QueryParams, abort: threading.Event | None = None) -> requests.Response:
         """GET ``path`` with rate limiting and retries; raise on any answer that is not 2xx.
 
         429, 5xx, dropped connections and timeouts are retried with exponential backoff and
         jitter (``Retry-After`` wins when the server sends it); a 429 pauses every request of
-        this hook. 4xx answers fail at once with ``LipsApiError``.
+        this hook. 4xx answers fail at once with ``LipsApiError``. Setting ``abort`` stops
+        the retries of a request whose walk has already failed.
         """
         query = encode_query(params)
         url = f"{self.settings.base_url}{path}?{query}" if query else f"{self.settings.base_url}{path}"
@@ -251,6 +257,8 @@ class LipsHook(BaseHook):
         started = time.monotonic()
         for attempt in range(1, policy.max_attempts + 1):
             self.rate_limiter.acquire()
+            if abort is not None and abort.is_set():
+                raise _WalkAborted(what)
             try:
                 response = self._session.get(url, timeout=self.settings.request_timeout)
             except _NETWORK_ERRORS as err:
@@ -271,7 +279,10 @@ class LipsHook(BaseHook):
                     f"last problem: {problem}. Airflow's task retries may try again later."
                 )
             log.warning("%s: %s; retry %d/%d in %.2fs", what, problem, attempt, policy.max_attempts - 1, wait)
-            time.sleep(wait)
+            if abort is not None and abort.wait(wait):
+                raise _WalkAborted(what)
+            if abort is None:
+                time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _api_error(self, what: str, response: requests.Response) -> LipsApiError:
@@ -288,9 +299,9 @@ class LipsHook(BaseHook):
             status=status,
         )
 
-    def get_json(self, path: str, params: QueryParams) -> Any:
+    def get_json(self, path: str, params: QueryParams, abort: threading.Event | None = None) -> Any:
         """GET ``path`` and parse the body, failing clearly on a body that is not JSON."""
-        response = self.request(path, params)
+        response = self.request(path, params, abort)
         try:
             return response.json()
         except ValueError as err:
@@ -301,9 +312,17 @@ class LipsHook(BaseHook):
 
     # -- paged listings ------------------------------------------------------------------
 
-    def get_page(self, path: str, params: QueryParams, page: int, per_page: int, records_key: str) -> Page:
+    def get_page(
+        self,
+        path: str,
+        params: QueryParams,
+        page: int,
+        per_page: int,
+        records_key: str,
+        abort: threading.Event | None = None,
+    ) -> Page:
         """Fetch one page and check it is the page asked for, with a list and a page count."""
-        body = self.get_json(path, [*params, ("page", str(page)), ("per_page", str(per_page))])
+        body = self.get_json(path, [*params, ("page", str(page)), ("per_page", str(per_page))], abort)
         where = f"page {page} of GET {path}?{encode_query(params)}"
         if not isinstance(body, dict) or not isinstance(body.get(records_key), list):
             shown = {k: v for k, v in body.items() if k != records_key} if isinstance(body, dict) else body
@@ -346,11 +365,12 @@ class LipsHook(BaseHook):
             return
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lips-page")
         pending: deque[Future[Page]] = deque()
+        abort = threading.Event()
         next_page = 2
         try:
             while next_page <= total or pending:
                 while next_page <= total and len(pending) < 2 * workers:
-                    pending.append(pool.submit(self.get_page, path, params, next_page, size, records_key))
+                    pending.append(pool.submit(self.get_page, path, params, next_page, size, records_key, abort))
                     next_page += 1
                 page = pending.popleft().result()
                 if page.total_pages > total:
@@ -358,7 +378,9 @@ class LipsHook(BaseHook):
                     total = page.total_pages
                 yield page
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            # On failure or early exit, stop queued and retrying requests before returning.
+            abort.set()
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def get_contact_interaction_totals(self, params: QueryParams) -> dict[str, Any]:
         """Counts for the same filters as a listing (``events``, ``call_events``, ...)."""
