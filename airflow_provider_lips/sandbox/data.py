@@ -18,7 +18,7 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["format_timestamp", "generate_interactions", "parse_timestamp", "to_ms"]
+__all__ = ["format_timestamp", "gc_paused", "generate_interactions", "parse_timestamp", "to_ms"]
 
 T = TypeVar("T")
 
@@ -116,7 +116,7 @@ def to_ms(moment: datetime) -> int:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic GC: it would rescan hundreds of thousands of fresh long-lived dicts, repeatedly."""
     was_enabled = gc.isenabled()
     gc.disable()
@@ -333,7 +333,7 @@ def generate_interactions(
         raise ValueError("need at least one advertiser and one campaign per advertiser")
     rng = _Rng(seed)
     per_advertiser = max(1, round(count / interactions_per_contact / len(advertisers)))
-    with _gc_paused():
+    with gc_paused():
         campaigns: list[_Campaign] = []
         contacts: dict[str, list[_Contact]] = {}
         for position, gmaid in enumerate(advertisers):
