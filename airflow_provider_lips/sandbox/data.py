@@ -338,7 +338,9 @@ def generate_interactions(
         contacts: dict[str, list[_Contact]] = {}
         for position, gmaid in enumerate(advertisers):
             campaigns += _make_campaigns(rng, gmaid, campaigns_per_advertiser)
-            contacts[gmaid] = _make_contacts(rng, per_advertiser, start_ms, end_ms, 2_000_000 + position * per_advertiser)
+            contacts[gmaid] = _make_contacts(
+                rng, per_advertiser, start_ms, end_ms, 2_000_000 + position * per_advertiser
+            )
 
         timing = []
         for _ in range(count):
@@ -350,5 +352,7 @@ def generate_interactions(
         interactions = []
         for offset, (created, occurred) in enumerate(timing):
             campaign = campaigns[bisect_right(weights, rng.random() * weights[-1])]
-            interactions.append(_interaction(rng, first_id + offset, created, occurred, campaign, rng.pick(contacts[campaign.gmaid])))
+            interactions.append(
+                _interaction(rng, first_id + offset, created, occurred, campaign, rng.pick(contacts[campaign.gmaid]))
+            )
         return interactions

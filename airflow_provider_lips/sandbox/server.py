@@ -9,6 +9,7 @@ deterministically from ``fault_seed``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -147,8 +148,7 @@ class LipsSandbox:
         """Base URL, e.g. ``http://127.0.0.1:53121``."""
         if self._server is None:
             raise RuntimeError("sandbox not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self._address[0]}:{self._server.server_port}"
 
     # Inspection and control -----------------------------------------------------------------
 
@@ -386,7 +386,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out as separate writes
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and benchmarks would drown in one stderr line per request."""
 
     def do_GET(self) -> None:
@@ -437,10 +437,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drop(self) -> None:
         """Close without a byte of response: the client sees RemoteDisconnected/ConnectionError."""
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.close_connection = True
 
 
@@ -470,7 +468,5 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass

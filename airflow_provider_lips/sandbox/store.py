@@ -26,8 +26,20 @@ _encode = json.JSONEncoder(check_circular=False).encode  # records are trees: sk
 class Row:
     """One stored record plus the fields filters need, extracted once."""
 
-    __slots__ = ("archived", "body", "campaign", "advertiser", "channel", "created_ms", "event_type", "id",
-                 "occurred_ms", "phones", "record", "sort_key")  # fmt: skip
+    __slots__ = (
+        "advertiser",
+        "archived",
+        "body",
+        "campaign",
+        "channel",
+        "created_ms",
+        "event_type",
+        "id",
+        "occurred_ms",
+        "phones",
+        "record",
+        "sort_key",
+    )
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
@@ -137,7 +149,10 @@ class InteractionStore:
         """Set ``archived_at``: the record leaves default listings and shows with ``archived=true``."""
         with self._lock:
             row = self._by_id[interaction_id]
-            row.record = {**row.record, "archived_at": format_timestamp(at_ms)}  # copy: the caller's dict stays as given
+            row.record = {
+                **row.record,
+                "archived_at": format_timestamp(at_ms),
+            }  # copy: the caller's dict stays as given
             row.archived = True
             row.body = None
             self._cache.clear()

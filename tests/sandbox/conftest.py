@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from sandbox_support import END, SANDBOX_TOKEN, START
 
 from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions

@@ -17,10 +17,35 @@ import requests
 def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: signal.Signals) -> None:
     ready = tmp_path / "url"
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_lips.sandbox", "--port", "0", "--ready-file", str(ready),
-         "--seed", "4", "--interactions", "300", "--start", "2026-10-01", "--end", "2026-10-08", "--token", "T",
-         "--api-key", "K", "--max-per-page", "50", "--malformed-pages", "2", "--forbidden-advertisers", "USA_3",
-         "--burst-429", "5"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_lips.sandbox",
+            "--port",
+            "0",
+            "--ready-file",
+            str(ready),
+            "--seed",
+            "4",
+            "--interactions",
+            "300",
+            "--start",
+            "2026-10-01",
+            "--end",
+            "2026-10-08",
+            "--token",
+            "T",
+            "--api-key",
+            "K",
+            "--max-per-page",
+            "50",
+            "--malformed-pages",
+            "2",
+            "--forbidden-advertisers",
+            "USA_3",
+            "--burst-429",
+            "5",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -35,11 +60,11 @@ def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: 
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
         auth = {"Authorization": "token T", "x-api-key": "K"}
         listing = f"{url}/contact_interactions"
-        first = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "per_page": 500}, headers=auth)
+        first = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "per_page": "500"}, headers=auth)
         body = first.json()
         assert first.status_code == 200 and body["per_page"] == 50 and len(body["contact_interactions"]) == 50
         assert all("2026-10-01" <= r["occurred_at"][:10] < "2026-10-08" for r in body["contact_interactions"])
-        malformed = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "page": 2}, headers=auth)
+        malformed = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "page": "2"}, headers=auth)
         assert malformed.status_code == 200
         try:
             json.loads(malformed.text)
@@ -60,8 +85,17 @@ def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: 
 
 def test_cli_rejects_bad_settings() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_lips.sandbox", "--port", "0", "--interactions", "5",
-         "--error-rate", "3"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_lips.sandbox",
+            "--port",
+            "0",
+            "--interactions",
+            "5",
+            "--error-rate",
+            "3",
+        ],
         capture_output=True,
         text=True,
         timeout=30,

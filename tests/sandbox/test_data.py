@@ -9,24 +9,48 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from sandbox_support import END, START
 
 from airflow_provider_lips.sandbox import generate_interactions
 from airflow_provider_lips.sandbox.data import format_timestamp, parse_timestamp, to_ms
-
-from sandbox_support import END, START
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 E164 = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")
 DAY_MS = 86_400_000
 INTERACTION_FIELDS = {
-    "id", "contact_id", "campaign_name", "channel", "refer_type", "refer_source", "influencing_campaign",
-    "created_at", "occurred_at", "display_name", "event_type", "external_source", "global_master_advertiser_id",
-    "global_master_campaign_id", "sub_type", "page_url", "archived_at", "lead_score", "contact",
-}  # fmt: skip
+    "id",
+    "contact_id",
+    "campaign_name",
+    "channel",
+    "refer_type",
+    "refer_source",
+    "influencing_campaign",
+    "created_at",
+    "occurred_at",
+    "display_name",
+    "event_type",
+    "external_source",
+    "global_master_advertiser_id",
+    "global_master_campaign_id",
+    "sub_type",
+    "page_url",
+    "archived_at",
+    "lead_score",
+    "contact",
+}
 CONTACT_FIELDS = {
-    "id", "first_name", "last_name", "email", "company", "title", "phone_numbers", "created_at", "updated_at",
-    "contact_external_source", "interaction_external_source",
-}  # fmt: skip
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "company",
+    "title",
+    "phone_numbers",
+    "created_at",
+    "updated_at",
+    "contact_external_source",
+    "interaction_external_source",
+}
 
 
 @pytest.fixture(scope="module")

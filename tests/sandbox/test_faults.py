@@ -19,7 +19,9 @@ Serve = Callable[..., LipsSandbox]
 USA_1 = {"global_master_advertiser_id": "USA_1"}
 
 
-def statuses(client: requests.Session, sandbox: LipsSandbox, count: int, path: str = "/contact_interactions") -> list[int]:
+def statuses(
+    client: requests.Session, sandbox: LipsSandbox, count: int, path: str = "/contact_interactions"
+) -> list[int]:
     return [client.get(f"{sandbox.url}{path}", params=USA_1).status_code for _ in range(count)]
 
 
@@ -98,7 +100,7 @@ def test_malformed_missing_key_and_wrong_page(serve: Serve, client: requests.Ses
     url = f"{sandbox.url}/contact_interactions"
 
     def page(number: int) -> requests.Response:
-        return client.get(url, params={**USA_1, "page": number, "per_page": 10})
+        return client.get(url, params={**USA_1, "page": str(number), "per_page": "10"})
 
     assert page(1).json()["page"] == 1
     malformed = page(2)
@@ -110,19 +112,19 @@ def test_malformed_missing_key_and_wrong_page(serve: Serve, client: requests.Ses
     assert "contact_interactions" not in missing and missing["page"] == 3 and missing["total_pages"] > 4
     wrong = page(4).json()
     assert wrong["page"] == 5 and wrong["contact_interactions"] == page(5).json()["contact_interactions"]
-    assert client.get(f"{sandbox.url}/contact_interactions/totals", params={**USA_1, "page": 2}).json()["events"] > 0
+    assert client.get(f"{sandbox.url}/contact_interactions/totals", params={**USA_1, "page": "2"}).json()["events"] > 0
 
 
 def test_mutation_during_a_walk_inserts_and_archives_once(
     serve: Serve, client: requests.Session, records: list[dict[str, Any]]
 ) -> None:
     sandbox = serve(mutate_during_walk={"after_requests": 2, "insert": 4, "archive": 3}, fault_seed=3)
-    window = {**USA_1, "start_date": "2026-10-03", "end_date": "2026-10-06", "per_page": 20}
+    window = {**USA_1, "start_date": "2026-10-03", "end_date": "2026-10-06", "per_page": "20"}
     before = sandbox.truth(**window)
     seen: list[int] = []
     page = 1
     while True:
-        body = client.get(f"{sandbox.url}/contact_interactions", params={**window, "page": page}).json()
+        body = client.get(f"{sandbox.url}/contact_interactions", params={**window, "page": str(page)}).json()
         seen += [record["id"] for record in body["contact_interactions"]]
         if page == 1:
             assert sandbox.mutations == {"inserted": [], "archived": []}
@@ -152,11 +154,17 @@ def test_mutation_during_a_walk_inserts_and_archives_once(
 def test_redirect_to_another_host_which_records_what_arrives(serve: Serve, client: requests.Session) -> None:
     target = serve()
     origin = serve(redirect_to=target.url + "/")
-    response = client.get(f"{origin.url}/contact_interactions", params={**USA_1, "page": 2}, allow_redirects=False,
-                          headers={"x-api-key": "secret-key"})  # fmt: skip
+    response = client.get(
+        f"{origin.url}/contact_interactions",
+        params={**USA_1, "page": "2"},
+        allow_redirects=False,
+        headers={"x-api-key": "secret-key"},
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == f"{target.url}/contact_interactions?global_master_advertiser_id=USA_1&page=2"
-    naive = requests.get(response.headers["Location"], headers={"Authorization": f"token {SANDBOX_TOKEN}", "x-api-key": "leaked"})
+    naive = requests.get(
+        response.headers["Location"], headers={"Authorization": f"token {SANDBOX_TOKEN}", "x-api-key": "leaked"}
+    )
     assert naive.status_code == 200
     received = target.requests[-1]["headers"]
     assert received["Authorization"] == f"token {SANDBOX_TOKEN}" and received["x-api-key"] == "leaked"

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from sandbox_support import END, SANDBOX_TOKEN, START
+from sandbox_support import END, SANDBOX_TOKEN
 
 from airflow_provider_lips.sandbox import LipsSandbox, ParamError, SandboxSettings
 from airflow_provider_lips.sandbox.data import format_timestamp, parse_timestamp, to_ms
@@ -32,7 +32,7 @@ def walk(client: requests.Session, url: str, **params: Any) -> list[int]:
     ids: list[int] = []
     page = 1
     while True:
-        body = client.get(f"{url}/contact_interactions", params={**params, "page": page}).json()
+        body = client.get(f"{url}/contact_interactions", params={**params, "page": str(page)}).json()
         ids += [record["id"] for record in body["contact_interactions"]]
         if page >= body["total_pages"]:
             return ids
@@ -97,7 +97,9 @@ def test_pages_cover_every_id_once_in_lips_order(
 ) -> None:
     sandbox = serve(max_per_page=40)
     usa1 = [r for r in records if r["global_master_advertiser_id"] == "USA_1"]
-    first = client.get(f"{sandbox.url}/contact_interactions", params={"global_master_advertiser_id": "USA_1", "per_page": 500})
+    first = client.get(
+        f"{sandbox.url}/contact_interactions", params={"global_master_advertiser_id": "USA_1", "per_page": "500"}
+    )
     body = first.json()
     assert list(body) == ["contact_interactions", "page", "total_pages", "per_page"]
     assert (body["page"], body["per_page"], body["total_pages"]) == (1, 40, math.ceil(len(usa1) / 40))
@@ -105,7 +107,7 @@ def test_pages_cover_every_id_once_in_lips_order(
     assert ids == lips_order(usa1)
     assert ids == sandbox.truth(global_master_advertiser_id="USA_1")
     beyond = client.get(
-        f"{sandbox.url}/contact_interactions", params={"global_master_advertiser_id": "USA_1", "page": 999}
+        f"{sandbox.url}/contact_interactions", params={"global_master_advertiser_id": "USA_1", "page": "999"}
     ).json()
     assert beyond["contact_interactions"] == [] and beyond["page"] == 999
 
@@ -116,17 +118,25 @@ def test_default_page_size_is_25(serve: Serve, client: requests.Session, records
     assert body["total_pages"] == math.ceil(len(records) / 25)
 
 
-def test_records_are_served_exactly_as_stored(serve: Serve, client: requests.Session, records: list[dict[str, Any]]) -> None:
-    body = client.get(f"{serve().url}/contact_interactions", params={**ALL, "per_page": 100}).json()
+def test_records_are_served_exactly_as_stored(
+    serve: Serve, client: requests.Session, records: list[dict[str, Any]]
+) -> None:
+    body = client.get(f"{serve().url}/contact_interactions", params={**ALL, "per_page": "100"}).json()
     stored = {r["id"]: r for r in records}
     assert all(served == stored[served["id"]] for served in body["contact_interactions"])
     assert all("lead_score" in served for served in body["contact_interactions"])
 
 
 def test_equal_occurred_at_ties_break_by_id_desc(serve: Serve, client: requests.Session) -> None:
-    base = {"global_master_advertiser_id": "USA_9", "occurred_at": "2026-10-02T10:00:00.000Z",
-            "created_at": "2026-10-02T10:05:00.000Z", "archived_at": None}  # fmt: skip
-    sandbox = serve([{**base, "id": 5}, {**base, "id": 9}, {**base, "id": 7, "occurred_at": "2026-10-02T10:00:00.001Z"}])
+    base = {
+        "global_master_advertiser_id": "USA_9",
+        "occurred_at": "2026-10-02T10:00:00.000Z",
+        "created_at": "2026-10-02T10:05:00.000Z",
+        "archived_at": None,
+    }
+    sandbox = serve(
+        [{**base, "id": 5}, {**base, "id": 9}, {**base, "id": 7, "occurred_at": "2026-10-02T10:00:00.001Z"}]
+    )
     assert walk(client, sandbox.url, global_master_advertiser_id="USA_9") == [7, 9, 5]
 
 
@@ -150,7 +160,9 @@ def test_ids_accept_repeated_comma_and_bracket_forms(
     assert both == []  # the two filters combine with AND
 
 
-def test_date_bounds_are_inclusive_on_occurred_at(serve: Serve, client: requests.Session, records: list[dict[str, Any]]) -> None:
+def test_date_bounds_are_inclusive_on_occurred_at(
+    serve: Serve, client: requests.Session, records: list[dict[str, Any]]
+) -> None:
     template = records[0]
     edges = [
         {**template, "id": 1, "occurred_at": "2026-10-05T00:00:00.000Z"},
@@ -163,12 +175,18 @@ def test_date_bounds_are_inclusive_on_occurred_at(serve: Serve, client: requests
     day = walk(client, sandbox.url, **gmaid, start_date="2026-10-05", end_date="2026-10-05", per_page=100)
     assert 1 in day and 2 in day and 3 not in day and 4 not in day
     low, high = to_ms(datetime(2026, 10, 5, tzinfo=timezone.utc)), to_ms(datetime(2026, 10, 6, tzinfo=timezone.utc))
-    same_gmaid = [r for r in records + edges if r["global_master_advertiser_id"] == gmaid["global_master_advertiser_id"]]
+    same_gmaid = [
+        r for r in records + edges if r["global_master_advertiser_id"] == gmaid["global_master_advertiser_id"]
+    ]
     assert day == lips_order([r for r in same_gmaid if low <= parse_timestamp(r["occurred_at"]) < high])
     exact = walk(client, sandbox.url, **gmaid, start_date="2026-10-05T00:00:00Z", end_date="2026-10-05T00:00:00.000Z")
     assert exact == [1]
     assert sandbox.truth(**gmaid, start_date="2026-10-05T23:59:59.999Z", end_date="2026-10-06") == lips_order(
-        [r for r in same_gmaid if parse_timestamp("2026-10-05T23:59:59.999Z") <= parse_timestamp(r["occurred_at"]) < high + 86_400_000]
+        [
+            r
+            for r in same_gmaid
+            if parse_timestamp("2026-10-05T23:59:59.999Z") <= parse_timestamp(r["occurred_at"]) < high + 86_400_000
+        ]
     )
 
 
@@ -194,20 +212,38 @@ def test_phone_filter_needs_a_percent_encoded_plus(
     assert len(expected) >= 2
     encoded = walk(client, sandbox.url, **ALL, **{"event_params[phone_numbers]": phone})  # requests sends %2B
     assert encoded == expected
-    raw = client.get(f"{sandbox.url}/contact_interactions?{'global_master_advertiser_id=USA_1,USA_2,USA_3'}"
-                     f"&event_params[phone_numbers]={phone}")  # fmt: skip
+    raw = client.get(
+        f"{sandbox.url}/contact_interactions?{'global_master_advertiser_id=USA_1,USA_2,USA_3'}"
+        f"&event_params[phone_numbers]={phone}"
+    )
     assert raw.status_code == 200 and raw.json()["contact_interactions"] == []
     assert sandbox.requests[-1]["params"]["event_params[phone_numbers]"] == [" " + phone[1:]]
     assert sandbox.truth(**ALL, phone_numbers=phone) == expected
 
 
-def test_event_type_and_channel_array_filters(serve: Serve, client: requests.Session, records: list[dict[str, Any]]) -> None:
+def test_event_type_and_channel_array_filters(
+    serve: Serve, client: requests.Session, records: list[dict[str, Any]]
+) -> None:
     sandbox = serve()
-    query = "&".join(["global_master_advertiser_id=USA_1", "event_type[]=call", "event_type[]=booking",
-                      "channel[]=search", "channel[]=social"])  # fmt: skip
+    query = "&".join(
+        [
+            "global_master_advertiser_id=USA_1",
+            "event_type[]=call",
+            "event_type[]=booking",
+            "channel[]=search",
+            "channel[]=social",
+        ]
+    )
     body = client.get(f"{sandbox.url}/contact_interactions?{query}&per_page=100").json()
-    expected = lips_order([r for r in records if r["global_master_advertiser_id"] == "USA_1"
-                           and r["event_type"] in ("call", "booking") and r["channel"] in ("search", "social")])  # fmt: skip
+    expected = lips_order(
+        [
+            r
+            for r in records
+            if r["global_master_advertiser_id"] == "USA_1"
+            and r["event_type"] in ("call", "booking")
+            and r["channel"] in ("search", "social")
+        ]
+    )
     assert [r["id"] for r in body["contact_interactions"]] == expected[:100] and expected
 
 
@@ -236,7 +272,9 @@ def test_archived_records_leave_listings_and_show_with_archived_true(
     assert next(r for r in records if r["id"] == victim)["archived_at"] is None  # the caller's data is untouched
 
 
-def test_as_of_hides_records_not_yet_ingested(serve: Serve, client: requests.Session, records: list[dict[str, Any]]) -> None:
+def test_as_of_hides_records_not_yet_ingested(
+    serve: Serve, client: requests.Session, records: list[dict[str, Any]]
+) -> None:
     clock = datetime(2026, 10, 8, tzinfo=timezone.utc)
     sandbox = serve(as_of=clock)
     window = {**ALL, "start_date": "2026-10-07", "end_date": "2026-10-07"}
@@ -250,7 +288,12 @@ def test_as_of_hides_records_not_yet_ingested(serve: Serve, client: requests.Ses
 
 def test_insert_makes_a_record_visible(serve: Serve, client: requests.Session, records: list[dict[str, Any]]) -> None:
     sandbox = serve()
-    new = {**records[0], "id": 99, "occurred_at": format_timestamp(to_ms(END) + 1000), "created_at": format_timestamp(to_ms(END) + 2000)}
+    new = {
+        **records[0],
+        "id": 99,
+        "occurred_at": format_timestamp(to_ms(END) + 1000),
+        "created_at": format_timestamp(to_ms(END) + 2000),
+    }
     sandbox.insert(new)
     first = client.get(f"{sandbox.url}/contact_interactions", params=ALL).json()["contact_interactions"][0]
     assert first == new
@@ -263,8 +306,11 @@ def test_keep_alive_serves_many_requests_on_one_connection(serve: Serve) -> None
     connection = http.client.HTTPConnection(urlsplit(sandbox.url).netloc, timeout=5)
     sockets = []
     for page in (1, 2, 3):
-        connection.request("GET", f"/contact_interactions?global_master_advertiser_id=USA_1&page={page}",
-                           headers={"Authorization": f"token {SANDBOX_TOKEN}"})  # fmt: skip
+        connection.request(
+            "GET",
+            f"/contact_interactions?global_master_advertiser_id=USA_1&page={page}",
+            headers={"Authorization": f"token {SANDBOX_TOKEN}"},
+        )
         response = connection.getresponse()
         assert response.status == 200 and response.getheader("Content-Length")
         assert json.loads(response.read())["page"] == page
@@ -282,7 +328,7 @@ def test_unknown_paths_and_methods(serve: Serve, client: requests.Session) -> No
 
 def test_request_log_records_everything_received(serve: Serve, client: requests.Session) -> None:
     sandbox = serve()
-    client.get(f"{sandbox.url}/contact_interactions", params={**ALL, "page": 2}, headers={"x-api-key": "abc"})
+    client.get(f"{sandbox.url}/contact_interactions", params={**ALL, "page": "2"}, headers={"x-api-key": "abc"})
     (entry,) = sandbox.requests
     assert entry["method"] == "GET" and entry["path"] == "/contact_interactions" and entry["status"] == 200
     assert entry["query"] == "global_master_advertiser_id=USA_1%2CUSA_2%2CUSA_3&page=2"
@@ -299,7 +345,9 @@ def test_control_endpoints(serve: Serve, client: requests.Session) -> None:
     control = f"{sandbox.url}/_sandbox"
     logged = requests.get(f"{control}/requests").json()
     assert [entry["path"] for entry in logged] == ["/contact_interactions"]
-    truth = requests.get(f"{control}/truth", params={"global_master_advertiser_id": "USA_2", "start_date": "2026-10-02"}).json()
+    truth = requests.get(
+        f"{control}/truth", params={"global_master_advertiser_id": "USA_2", "start_date": "2026-10-02"}
+    ).json()
     assert truth["ids"] == sandbox.truth(global_master_advertiser_id="USA_2", start_date="2026-10-02")
     assert truth["count"] == len(truth["ids"]) > 0
     assert requests.get(f"{control}/truth").status_code == 422
@@ -323,14 +371,25 @@ def test_truth_validates_like_the_server(serve: Serve) -> None:
 
 
 def test_settings_validate_and_round_trip() -> None:
-    settings = SandboxSettings().updated(malformed_pages="3,7", burst_429="0.25", as_of="2026-10-01T00:00:00Z",
-                                         mutate_during_walk='{"after_requests": 2}', redirect_to="http://h:1/")  # fmt: skip
+    settings = SandboxSettings().updated(
+        malformed_pages="3,7",
+        burst_429="0.25",
+        as_of="2026-10-01T00:00:00Z",
+        mutate_during_walk='{"after_requests": 2}',
+        redirect_to="http://h:1/",
+    )
     assert settings.malformed_pages == frozenset({3, 7}) and settings.burst_429 == 0.25
     assert settings.mutate_during_walk == {"after_requests": 2, "insert": 0, "archive": 0}
     assert settings.redirect_to == "http://h:1"
     assert SandboxSettings().updated(**settings.to_json()) == settings
-    for bad in ({"drop_rate": 2}, {"retry_after_format": "minutes"}, {"max_per_page": 0}, {"redirect_to": "ftp://x"},
-                {"mutate_during_walk": {"later": 1}}, {"latency": 5}):  # fmt: skip
+    for bad in (
+        {"drop_rate": 2},
+        {"retry_after_format": "minutes"},
+        {"max_per_page": 0},
+        {"redirect_to": "ftp://x"},
+        {"mutate_during_walk": {"later": 1}},
+        {"latency": 5},
+    ):
         with pytest.raises(ValueError):
             SandboxSettings().updated(**bad)
 
