@@ -23,27 +23,32 @@ _MUTATION_KEYS = ("after_requests", "insert", "archive")
 
 @dataclasses.dataclass(frozen=True)
 class SandboxSettings:
-    """Everything that can change how the sandbox answers; see the package docstring."""
+    """Everything that can change how the sandbox answers.
 
-    token: str = "sandbox-token"
-    api_key: str | None = None
-    max_per_page: int = 100
-    filter_utc_offset_hours: float = 0.0
-    forbidden_advertisers: frozenset[str] = frozenset()
-    as_of: datetime | None = None
+    Faults apply to ``/contact_interactions`` and ``/contact_interactions/totals``
+    (the page faults to the listing only), never to ``/_sandbox/*``. Random faults
+    draw from one generator seeded with ``fault_seed``, in request order.
+    """
+
+    token: str = "sandbox-token"  # expected "Authorization: token <token>"
+    api_key: str | None = None  # when set, "x-api-key" must match
+    max_per_page: int = 100  # per_page is capped to this (and the response says so)
+    filter_utc_offset_hours: float = 0.0  # zone of bare-date and naive start_date/end_date
+    forbidden_advertisers: frozenset[str] = frozenset()  # gmaids (or their gmcids) answered 403
+    as_of: datetime | None = None  # records created after this are not ingested yet: invisible
     fault_seed: int = 0
-    latency_ms: float = 0.0
-    latency_jitter_ms: float = 0.0
-    rate_limit_rps: float | None = None
-    retry_after_format: str = "seconds"
-    burst_429: frozenset[int] | float = frozenset()
-    error_rate: float = 0.0
-    drop_rate: float = 0.0
-    malformed_pages: frozenset[int] = frozenset()
-    missing_key_pages: frozenset[int] = frozenset()
-    wrong_page_pages: frozenset[int] = frozenset()
-    mutate_during_walk: dict[str, int] | None = None
-    redirect_to: str | None = None
+    latency_ms: float = 0.0  # fixed delay per request
+    latency_jitter_ms: float = 0.0  # plus uniform random [0, jitter)
+    rate_limit_rps: float | None = None  # 429 once this many requests were admitted in the last second
+    retry_after_format: str = "seconds"  # Retry-After on 429: "seconds", "http-date" or "none"
+    burst_429: frozenset[int] | float = frozenset()  # request ordinals (since reset_log) or a fraction: 429
+    error_rate: float = 0.0  # fraction answered 500/502/503/504
+    drop_rate: float = 0.0  # fraction whose connection is closed without a response
+    malformed_pages: frozenset[int] = frozenset()  # 200 with invalid JSON (the seed's trailing comma)
+    missing_key_pages: frozenset[int] = frozenset()  # 200 without "contact_interactions"
+    wrong_page_pages: frozenset[int] = frozenset()  # 200 with page n+1 (label and records) instead of n
+    mutate_during_walk: dict[str, int] | None = None  # {"after_requests", "insert", "archive"}: once
+    redirect_to: str | None = None  # 302 to this base URL + the same path and query
 
     def updated(self, **changes: Any) -> SandboxSettings:
         """A copy with ``changes`` applied; raises ValueError naming a bad or unknown setting."""

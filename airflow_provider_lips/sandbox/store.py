@@ -87,6 +87,14 @@ class InteractionStore:
         with self._lock:
             return [row.record for row in self._rows]
 
+    def encode_all(self) -> None:
+        """Encode every record's JSON now rather than on first serve."""
+        with self._lock:
+            rows = list(self._rows)
+        with gc_paused():
+            for row in rows:
+                row.json()
+
     def max_id(self) -> int:
         with self._lock:
             return max(self._by_id, default=0)
