@@ -306,24 +306,27 @@ class LipsSandbox:
             self._mutate(dataclasses.replace(filters, archived=False), plan, self._settings)
 
     def _mutate(self, filters: Filters, plan: dict[str, int], settings: SandboxSettings) -> None:
-        """Insert copies of matching records (occurring inside the window) and archive others.
+        """Insert copies of matching records (occurring among them, so inside the window) and archive others.
+
+        New records are created, and others archived, at the visibility clock (``as_of``)
+        or else just after the newest record: deterministic, and visible at once.
 
         Called with ``self._lock`` held: the fault RNG must advance in request order.
         """
         visible = self._select(filters, settings)
         if not visible:
             return
-        now_ms = int(time.time() * 1000)
-        created_ms = now_ms if settings.as_of is None else min(now_ms, to_ms(settings.as_of))
-        low = visible[-1].occurred_ms if filters.start_ms is None else filters.start_ms
-        high = max(low, min(visible[0].occurred_ms if filters.end_ms is None else filters.end_ms, created_ms))
+        # "Now" in the data's own time, not the wall clock, so that a rerun with the same seed sees the same bytes.
+        now_ms = self._store.latest_created_ms() + 1000 if settings.as_of is None else to_ms(settings.as_of)
+        # Among the matching records' occurred_at span (clients may widen their window beyond the data).
+        low, high = visible[-1].occurred_ms, max(visible[-1].occurred_ms, min(visible[0].occurred_ms, now_ms))
         next_id = self._store.max_id() + 1
         for offset in range(plan["insert"]):
             record = json.loads(self._rng.choice(visible).json())
             record.update(
                 id=next_id + offset,
                 occurred_at=format_timestamp(self._rng.randint(low, high)),
-                created_at=format_timestamp(created_ms),
+                created_at=format_timestamp(now_ms),
                 archived_at=None,
             )
             self._store.insert(record)

@@ -95,6 +95,11 @@ class InteractionStore:
             for row in rows:
                 row.json()
 
+    def latest_created_ms(self) -> int:
+        """The newest ``created_at``: the data's own notion of "now"."""
+        with self._lock:
+            return max((row.created_ms for row in self._rows), default=0)
+
     def max_id(self) -> int:
         with self._lock:
             return max(self._by_id, default=0)

@@ -172,3 +172,17 @@ def test_redirect_to_another_host_which_records_what_arrives(serve: Serve, clien
     assert [entry["status"] for entry in origin.requests] == [302, 302]
     arrived = target.requests[-1]["headers"]
     assert followed.url.startswith(target.url) and followed.status_code == (200 if "Authorization" in arrived else 401)
+
+
+def test_mutations_are_identical_on_a_rerun(serve: Serve, client: requests.Session) -> None:
+    def run() -> list[bytes]:
+        sandbox = serve(mutate_during_walk={"after_requests": 1, "insert": 2, "archive": 2}, fault_seed=9)
+        for page in ("1", "2"):
+            client.get(f"{sandbox.url}/contact_interactions", params={**USA_1, "page": page, "per_page": "50"})
+        inserted = set(sandbox.mutations["inserted"])
+        assert len(inserted) == 2
+        return [client.get(f"{sandbox.url}/contact_interactions", params={**USA_1, "per_page": "100"}).content] + [
+            repr(r).encode() for r in sandbox.interactions if r["id"] in inserted
+        ]
+
+    assert run() == run()
