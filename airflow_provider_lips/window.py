@@ -42,7 +42,9 @@ def parse_instant(value: Any, name: str) -> datetime:
         )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    utc = parsed.astimezone(timezone.utc)
+    # A plain datetime: pendulum's subclass drops a stdlib tzinfo in arithmetic.
+    return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=timezone.utc)
 
 
 def parse_timestamp(value: str) -> datetime:

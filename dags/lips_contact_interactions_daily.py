@@ -4,7 +4,7 @@
 For every advertiser (DAG param `advertisers`, else the JSON list in Variable
 `lips_advertisers`), one mapped pull writes the interactions that occurred in the run's data
 interval, widened backwards by `lookback` to catch what the vendor ingests late, to
-`<base_uri>/gmaid=<id>/date=<ds>/contact_interactions.jsonl`; then the file is upserted into
+`<base_uri>/gmaid=<id>/date=<interval start date>/contact_interactions.jsonl`; then the file is upserted into
 the `lips_warehouse` SQL connection. Reruns, catchup and backfills overwrite the same
 partition and upsert the same rows, so nothing is duplicated. One advertiser failing (for
 example 403) fails only its own pull and load.
@@ -15,11 +15,12 @@ object-storage URI Airflow supports, e.g. `s3://aws_default@bucket/lips`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pendulum
 
 from airflow.sdk import DAG, Asset, Param, task, task_group
+from airflow.timetables.interval import CronDataIntervalTimetable
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.transfers.contact_interactions_to_sql import LipsContactInteractionsToSqlOperator
 
@@ -27,7 +28,8 @@ CONTACT_INTERACTIONS = Asset("lips_contact_interactions")
 
 with DAG(
     dag_id="lips_contact_interactions_daily",
-    schedule="@daily",
+    # Each run covers [day, next day): a cron *interval* timetable, not Airflow 3's point-in-time default.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
     max_active_runs=3,
@@ -59,7 +61,7 @@ with DAG(
     @task_group
     def advertiser(gmaid: str) -> None:
         @task
-        def partition(gmaid: str, ds: str | None = None, params: dict | None = None) -> str:
+        def partition(gmaid: str, data_interval_start: datetime | None = None, params: dict | None = None) -> str:
             """Deterministic per advertiser and interval, so a rerun replaces the same file."""
             import os
 
@@ -67,7 +69,10 @@ with DAG(
 
             base = (params or {}).get("base_uri") or Variable.get("lips_base_uri", default="")
             base = base or f"file://{os.environ.get('AIRFLOW_HOME', os.path.expanduser('~/airflow'))}/lips-data"
-            return f"{base.rstrip('/')}/gmaid={gmaid}/date={ds}/contact_interactions.jsonl"
+            if data_interval_start is None:
+                raise ValueError("partition needs the run's data_interval_start")
+            day = data_interval_start.date().isoformat()
+            return f"{base.rstrip('/')}/gmaid={gmaid}/date={day}/contact_interactions.jsonl"
 
         pull = LipsContactInteractionsOperator(
             task_id="pull",

@@ -57,3 +57,10 @@ def test_naive_datetimes_are_utc() -> None:
 def test_bad_windows_name_the_parameter(start: object, end: object, message: str) -> None:
     with pytest.raises(LipsValidationError, match=re.escape(message)):
         TimeWindow.from_values(start, end)
+
+
+def test_lookback_arithmetic_keeps_pendulum_values_aware() -> None:
+    window = TimeWindow.from_values(pendulum.datetime(2026, 11, 19, tz="UTC"), pendulum.datetime(2026, 11, 20, tz="UTC"))
+    widened = window.widened(timedelta(days=7))
+    assert widened.start == datetime(2026, 11, 12, tzinfo=timezone.utc)
+    assert widened.contains("2026-11-12T00:00:00.000Z")

@@ -152,9 +152,11 @@ class LipsContactInteractionsOperator(BaseOperator):
         )
         start = self.window_start if self.window_start not in (None, "") else context.get("data_interval_start")
         end = self.window_end if self.window_end not in (None, "") else context.get("data_interval_end")
-        if start is None or end is None:
+        if start is None or end is None or (start == end and self.window_start in (None, "")):
             raise LipsValidationError(
-                "This run has no data interval: set window_start and window_end (ISO-8601), or give the DAG a schedule."
+                "This run has no data interval to pull (Airflow 3's cron schedules give runs a point in time, "
+                "not an interval): schedule the DAG with CronDataIntervalTimetable('@daily', timezone='UTC'), "
+                "or set window_start and window_end, e.g. '{{ macros.ds_add(ds, -1) }}' and '{{ ds }}'."
             )
         requested = TimeWindow.from_values(start, end)
         lookback = parse_lookback(self.lookback)

@@ -1,0 +1,65 @@
+"""Every file in dags/ imports cleanly and quickly, and Airflow discovers the provider."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_every_dag_file_imports_without_errors() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    assert {"lips_contact_interactions_daily"} <= set(bag.dag_ids)
+    daily = bag.dags["lips_contact_interactions_daily"]
+    assert daily.catchup is False
+    assert {t.task_id for t in daily.tasks} == {"advertisers", "advertiser.partition", "advertiser.pull", "advertiser.load"}
+
+
+def test_dag_files_touch_no_network_or_database_at_parse_time(tmp_path: Path) -> None:
+    """Parse with networking and sqlite connections forbidden: nothing may be attempted."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import socket, sqlite3, sys\n"
+        "def refuse(*a, **k): raise RuntimeError('network or DB access at parse time')\n"
+        "socket.socket.connect = refuse\n"
+        "import runpy\n"
+        f"for path in sorted(__import__('pathlib').Path({str(REPO / 'dags')!r}).glob('*.py')):\n"
+        "    sqlite3.connect = refuse\n"
+        "    runpy.run_path(str(path))\n"
+        "print('parsed')\n"
+    )
+    result = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("parsed")
+
+
+@pytest.mark.parametrize(("command", "needle"), [("list", "airflow-provider-lips"), ("hooks", "lips")])
+def test_airflow_lists_the_provider_and_its_hook(command: str, needle: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", command, "--output", "json"], capture_output=True, text=True, check=True
+    )
+    rows = json.loads(result.stdout[result.stdout.index("[") :])
+    if command == "list":
+        assert any(row["package_name"] == needle for row in rows)
+    else:
+        lips = [row for row in rows if row.get("connection_type") == needle]
+        assert lips and lips[0]["class"] == "airflow_provider_lips.hooks.lips.LipsHook"
+        assert lips[0]["package_name"] == "airflow-provider-lips"
+
+
+def test_connection_form_declares_masked_secret_fields() -> None:
+    from airflow_provider_lips import get_provider_info
+
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-provider-lips"
+    (lips,) = info["connection-types"]
+    assert lips["conn-fields"]["api_key"]["schema"]["format"] == "password"
+    assert lips["ui-field-behaviour"]["relabeling"] == {"host": "Base URL", "password": "API token"}
