@@ -73,6 +73,16 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Tries for 429, 5xx, dropped connections and timeouts.",
                         "schema": {"type": ["integer", "null"], "default": 6},
                     },
+                    "retry_base_wait": {
+                        "label": "First retry wait (seconds)",
+                        "description": "Backoff doubles from here, with jitter.",
+                        "schema": {"type": ["number", "null"], "default": 0.5},
+                    },
+                    "retry_max_wait": {
+                        "label": "Longest retry wait (seconds)",
+                        "description": "Caps one wait, Retry-After included.",
+                        "schema": {"type": ["number", "null"], "default": 30},
+                    },
                     "allow_insecure_http": {
                         "label": "Allow plain http",
                         "description": "Permit an http:// base URL on a non-loopback host.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from array import array
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -95,13 +96,12 @@ class ContactInteractionsPull:
             self._record_check(label, final, seen, walks=2)
             if not after == final == seen:
                 message = (
-                    f"{label}: /contact_interactions/totals reports {final} interactions but the second walk "
-                    f"saw {seen} distinct ones (totals before it: {after}); the output may miss interactions. "
-                    f"Rerun later, or set completeness='warn' to accept this."
+                    f"{label}: /contact_interactions/totals moved from {after} to {final} interactions during the "
+                    f"second walk, which saw {seen} distinct ones; the output may miss interactions. "
                 )
                 if self.completeness == "fail":
-                    raise LipsIncompleteError(message)
-                log.warning(message)
+                    raise LipsIncompleteError(message + "Rerun later, or set completeness='warn' to accept this.")
+                log.warning(message + "Rerun later to fill the gap.")
         return self.stats
 
     def _record_check(self, label: str, totals: int, seen: int, walks: int) -> None:
@@ -116,33 +116,35 @@ class ContactInteractionsPull:
         pages = self.hook.iter_pages(
             CONTACT_INTERACTIONS_PATH, params, per_page=self.per_page, concurrency=self.concurrency
         )
-        for page in pages:
-            kept: list[dict[str, Any]] = []
-            for record in page.records:
-                key = record.get("id") if isinstance(record, dict) else None
-                if key is None:
-                    raise LipsResponseError(f"{label}: page {page.number} holds a record without an 'id': {str(record)[:200]!r}")
-                previous = seen.get(key)
-                if previous != walk:
-                    distinct += 1
-                    seen[key] = walk
-                if previous is not None:
-                    stats.duplicates += previous == walk
-                    continue
-                occurred = parse_timestamp(record["occurred_at"]) if record.get("occurred_at") else None
-                if occurred is None or not window.start <= occurred < window.end:
-                    stats.outside_window += 1
-                    continue
-                kept.append(record)
-                created = record.get("created_at")
-                if created:
-                    stats.lateness_seconds.append((parse_timestamp(created) - occurred).total_seconds())
-            if kept:
-                sink(kept)
-            stats.records += len(kept)
-            stats.pages += 1
-            log.info(
-                "%s: page %d of %d, %d kept, %d interactions so far.",
-                label, page.number, page.total_pages, len(kept), stats.records,
-            )
+        # closing(): when the sink fails, the page generator stops its queued and in-flight requests.
+        with closing(pages):
+            for page in pages:
+                kept: list[dict[str, Any]] = []
+                for record in page.records:
+                    key = record.get("id") if isinstance(record, dict) else None
+                    if key is None:
+                        raise LipsResponseError(f"{label}: page {page.number} holds a record without an 'id': {str(record)[:200]!r}")
+                    previous = seen.get(key)
+                    if previous != walk:
+                        distinct += 1
+                        seen[key] = walk
+                    if previous is not None:
+                        stats.duplicates += previous == walk
+                        continue
+                    occurred = parse_timestamp(record["occurred_at"]) if record.get("occurred_at") else None
+                    if occurred is None or not window.start <= occurred < window.end:
+                        stats.outside_window += 1
+                        continue
+                    kept.append(record)
+                    created = record.get("created_at")
+                    if created:
+                        stats.lateness_seconds.append((parse_timestamp(created) - occurred).total_seconds())
+                if kept:
+                    sink(kept)
+                stats.records += len(kept)
+                stats.pages += 1
+                log.info(
+                    "%s: page %d of %d, %d kept, %d interactions so far.",
+                    label, page.number, page.total_pages, len(kept), stats.records,
+                )
         return distinct

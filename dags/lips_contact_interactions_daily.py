@@ -20,7 +20,11 @@ from datetime import datetime, timedelta
 import pendulum
 
 from airflow.sdk import DAG, Asset, Param, task, task_group
-from airflow.timetables.interval import CronDataIntervalTimetable
+
+try:
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow < 3.1
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.transfers.contact_interactions_to_sql import LipsContactInteractionsToSqlOperator
 

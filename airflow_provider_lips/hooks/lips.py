@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -80,6 +81,8 @@ class LipsClientSettings:
     per_page: int = DEFAULT_PER_PAGE
     concurrency: int = DEFAULT_CONCURRENCY
     max_attempts: int = RetryPolicy.max_attempts
+    retry_base_wait: float = RetryPolicy.base_wait
+    retry_max_wait: float = RetryPolicy.max_wait
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def _positive(extra: dict[str, Any], key: str, default: float, conn_id: str, kin
         return kind(default)
     try:
         number = kind(value)
-        ok = number > 0 and (kind is float or float(value) == number)
+        ok = not isinstance(value, bool) and number > 0 and (kind is float or float(value) == number)
     except (TypeError, ValueError):
         ok = False
     if not ok:
@@ -123,7 +126,8 @@ class LipsHook(BaseHook):
 
     The connection's host is the base URL with its scheme, the password is the API token,
     and the extra may hold ``api_key``, ``request_timeout``, ``requests_per_second``,
-    ``per_page``, ``concurrency``, ``max_attempts`` and ``allow_insecure_http``.
+    ``per_page``, ``concurrency``, ``max_attempts``, ``retry_base_wait``, ``retry_max_wait``
+    and ``allow_insecure_http``.
     """
 
     conn_name_attr = "lips_conn_id"
@@ -153,7 +157,10 @@ class LipsHook(BaseHook):
                 f"Connection {cid!r} has no API token: put the token LIPS issued you in the connection's password field."
             )
         if api_key is not None and not isinstance(api_key, str):
-            raise LipsValidationError(f"Connection {cid!r}: extra 'api_key' must be a string.")
+            raise LipsValidationError(
+                f"Connection {cid!r}: extra 'api_key' must be a string, got {type(api_key).__name__}; "
+                f"put the key in quotes or remove it."
+            )
         settings = LipsClientSettings(
             base_url=self._base_url(conn.host, conn.schema, bool(extra.get("allow_insecure_http", False))),
             token=token,
@@ -163,9 +170,14 @@ class LipsHook(BaseHook):
             per_page=_positive(extra, "per_page", DEFAULT_PER_PAGE, cid, int),
             concurrency=_positive(extra, "concurrency", DEFAULT_CONCURRENCY, cid, int),
             max_attempts=_positive(extra, "max_attempts", RetryPolicy.max_attempts, cid, int),
+            retry_base_wait=_positive(extra, "retry_base_wait", RetryPolicy.base_wait, cid),
+            retry_max_wait=_positive(extra, "retry_max_wait", RetryPolicy.max_wait, cid),
         )
         if settings.per_page > MAX_PER_PAGE:
-            raise LipsValidationError(f"Connection {cid!r}: extra 'per_page' must be at most {MAX_PER_PAGE}.")
+            raise LipsValidationError(
+                f"Connection {cid!r}: extra 'per_page' must be at most {MAX_PER_PAGE}, got {settings.per_page}; "
+                f"lower it or remove it to use the default {DEFAULT_PER_PAGE}."
+            )
         return settings
 
     def _base_url(self, host: str | None, schema: str | None, allow_insecure_http: bool) -> str:
@@ -195,7 +207,10 @@ class LipsHook(BaseHook):
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
-        return self._retry_policy or RetryPolicy(max_attempts=self.settings.max_attempts)
+        settings = self.settings
+        return self._retry_policy or RetryPolicy(
+            max_attempts=settings.max_attempts, base_wait=settings.retry_base_wait, max_wait=settings.retry_max_wait
+        )
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
@@ -412,11 +427,12 @@ class LipsHook(BaseHook):
         dates = [(k, v) for k, v in (("start_date", start_date), ("end_date", end_date)) if v]
         seen: set[Any] = set()
         for params in filters.queries():
-            for page in self.iter_pages(CONTACT_INTERACTIONS_PATH, params + dates, per_page=per_page):
-                for record in page.records:
-                    if record.get("id") not in seen:
-                        seen.add(record.get("id"))
-                        yield record
+            with closing(self.iter_pages(CONTACT_INTERACTIONS_PATH, params + dates, per_page=per_page)) as pages:
+                for page in pages:
+                    for record in page.records:
+                        if record.get("id") not in seen:
+                            seen.add(record.get("id"))
+                            yield record
 
     # -- the UI's Test button --------------------------------------------------------------
 

@@ -1,0 +1,56 @@
+"""The daily pull emits asset events carrying its manifests; the asset-scheduled DAG loads what they name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_lips.sandbox import LipsSandbox
+from tests.conftest import expected_ids
+from tests.dags.conftest import Deployment
+
+pytestmark = pytest.mark.slow
+
+
+def asset_event_extras(since: datetime) -> list[dict]:
+    """What the metadata DB recorded for the lips_contact_interactions asset after ``since``."""
+    from sqlalchemy import select
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == "lips_contact_interactions", AssetEvent.timestamp >= since)
+        ).all()
+    return [dict(row[0]) for row in rows]
+
+
+def test_pull_events_carry_manifests_that_the_asset_dag_loads(
+    deployment: Callable[..., Deployment], sandbox: LipsSandbox
+) -> None:
+    producer = deployment(["USA_1", "USA_2"])
+    started = datetime.now(timezone.utc) - timedelta(seconds=1)
+    run = producer.dags_test("lips_contact_interactions_daily", "2026-11-24")
+    assert run.returncode == 0, run.log[-3000:]
+    manifests = asset_event_extras(started)
+    assert sorted(m["filters"]["global_master_advertiser_id"][0] for m in manifests) == ["USA_1", "USA_2"]
+    assert all(m["uri"].endswith("/date=2026-11-23/contact_interactions.jsonl") for m in manifests)
+
+    consumer = deployment(["USA_1", "USA_2"])
+    consumer.warehouse = producer.warehouse.with_name("asset-warehouse.db")
+    consumer.env["AIRFLOW_CONN_LIPS_WAREHOUSE"] = producer.env["AIRFLOW_CONN_LIPS_WAREHOUSE"].replace(
+        "warehouse.db", "asset-warehouse.db"
+    )
+    loaded = consumer.dags_test("lips_contact_interactions_load_on_asset", "2026-11-24", conf={"manifests": manifests})
+    assert loaded.returncode == 0, loaded.log[-3000:]
+    start, end = datetime(2026, 11, 16, tzinfo=timezone.utc), datetime(2026, 11, 24, tzinfo=timezone.utc)
+    truth = expected_ids(sandbox.interactions, start, end, global_master_advertiser_id="USA_1") | expected_ids(
+        sandbox.interactions, start, end, global_master_advertiser_id="USA_2"
+    )
+    assert consumer.warehouse_ids() == sorted(truth)
+    assert sum(m["records"] for m in manifests) == len(truth)
