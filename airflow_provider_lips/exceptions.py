@@ -36,3 +36,14 @@ class LipsResponseError(AirflowException):
 
 class LipsIncompleteError(AirflowException):
     """The pulled interactions do not add up to what ``/contact_interactions/totals`` reports."""
+
+
+class LipsLoadError(AirflowException):
+    """A file could not be loaded and nothing was written; the message names file and line.
+
+    Raised as such for database errors, which another task try may get past.
+    """
+
+
+class LipsBadFileError(LipsLoadError, AirflowFailException):
+    """The file itself is unusable (bad record, fewer records than promised): retrying cannot help."""

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
-
-from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.exceptions import LipsBadFileError, LipsLoadError, LipsValidationError
 from airflow_provider_lips.window import parse_timestamp
 
 if TYPE_CHECKING:
@@ -44,17 +42,6 @@ _INTEGER = re.compile(r"[+-]?\d+")
 _DETAIL_KEYS = ("call", "chat", "form", "booking", "lsa")
 
 ColumnKind = Literal["bigint", "text", "timestamp", "json"]
-
-
-class LipsLoadError(AirflowException):
-    """A file could not be loaded and nothing was written; the message names file and line.
-
-    Raised as such for database errors, which another task try may get past.
-    """
-
-
-class LipsBadFileError(LipsLoadError, AirflowFailException):
-    """The file itself is unusable (bad record, fewer records than promised): retrying cannot help."""
 
 
 @dataclass(frozen=True)

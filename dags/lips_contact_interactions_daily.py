@@ -43,7 +43,7 @@ with DAG(
             [], type="array", items={"type": "string"}, description="gmaids to pull; empty: Variable lips_advertisers"
         ),
         "base_uri": Param("", type="string", description="where partitions go; empty: Variable lips_base_uri"),
-        "lookback": Param("P7D", type="string", description="ISO-8601 duration re-pulled before each interval"),
+        "lookback": Param("P10D", type="string", description="ISO-8601 duration re-pulled before each interval"),
     },
     tags=["lips"],
     doc_md=__doc__,

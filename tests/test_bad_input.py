@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow_provider_lips.exceptions import AirflowFailException
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.sandbox import LipsSandbox

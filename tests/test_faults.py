@@ -19,7 +19,10 @@ from typing import Any
 
 import pytest
 
-from airflow.sdk.exceptions import AirflowTaskTerminated
+try:
+    from airflow.sdk.exceptions import AirflowTaskTerminated
+except ImportError:  # Airflow < 3.2
+    from airflow.exceptions import AirflowTaskTerminated  # type: ignore[no-redef]
 from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions

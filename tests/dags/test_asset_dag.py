@@ -48,7 +48,7 @@ def test_pull_events_carry_manifests_that_the_asset_dag_loads(
     )
     loaded = consumer.dags_test("lips_contact_interactions_load_on_asset", "2026-11-24", conf={"manifests": manifests})
     assert loaded.returncode == 0, loaded.log[-3000:]
-    start, end = datetime(2026, 11, 16, tzinfo=timezone.utc), datetime(2026, 11, 24, tzinfo=timezone.utc)
+    start, end = datetime(2026, 11, 13, tzinfo=timezone.utc), datetime(2026, 11, 24, tzinfo=timezone.utc)
     truth = expected_ids(sandbox.interactions, start, end, global_master_advertiser_id="USA_1") | expected_ids(
         sandbox.interactions, start, end, global_master_advertiser_id="USA_2"
     )

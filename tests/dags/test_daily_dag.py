@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 # `airflow dags test <date>` on a daily interval timetable runs the interval that ends at <date>.
 LOGICAL_DATE = "2026-11-21"
 INTERVAL = (datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 21, tzinfo=timezone.utc))
-LOOKBACK = timedelta(days=7)
+LOOKBACK = timedelta(days=10)
 
 
 def test_daily_run_pulls_and_loads_exactly_the_truth(deployment: Callable[..., Deployment], sandbox: LipsSandbox) -> None:
