@@ -63,7 +63,8 @@ class _Column:
 
 # One spec per table drives the DDL, the upsert statement and parameter binding, so
 # that they cannot drift apart. "id" is the primary key; "loaded_at" is when the load
-# that last changed the row ran; "version_at" orders contact versions.
+# that last changed the row ran; ("version_at", "version_interaction_id") orders contact
+# versions, the interaction id breaking ties so the result does not depend on load order.
 _INTERACTION_COLUMNS: tuple[_Column, ...] = (
     _Column("id", "bigint", not_null=True),
     _Column("contact_id", "bigint"),
@@ -97,6 +98,7 @@ _CONTACT_COLUMNS: tuple[_Column, ...] = (
     _Column("created_at", "timestamp"),
     _Column("updated_at", "timestamp"),
     _Column("version_at", "timestamp", not_null=True),
+    _Column("version_interaction_id", "bigint", not_null=True),
     _Column("raw", "json", not_null=True),
     _Column("loaded_at", "timestamp", not_null=True),
 )
@@ -313,7 +315,8 @@ class _Loader:
         self.contact_sql = self._upsert_sql(
             contacts_table,
             _CONTACT_COLUMNS,
-            f"excluded.version_at >= {contacts_table}.version_at "
+            f"(excluded.version_at, excluded.version_interaction_id) >= "
+            f"({contacts_table}.version_at, {contacts_table}.version_interaction_id) "
             f"AND {contacts_table}.raw {dialect.distinct} excluded.raw",
         )
 
@@ -343,7 +346,7 @@ class _Loader:
             if contact is not None:
                 contact_ids.add(contact["id"])
                 kept = contacts.get(contact["id"])
-                if kept is None or contact["version_at"] >= kept["version_at"]:
+                if kept is None or _version(contact) >= _version(kept):
                     contacts[contact["id"]] = contact
             if len(interactions) >= self.batch_size:
                 self._flush(cursor, interactions, contacts, f"{first_line}-{last_line}")
@@ -470,8 +473,13 @@ def _contact_row(record: Mapping[str, Any], interaction: Mapping[str, Any]) -> d
         "created_at": created_at,
         "updated_at": updated_at,
         "version_at": updated_at or interaction["created_at"] or interaction["occurred_at"],
+        "version_interaction_id": interaction["id"],
         "raw": contact,
     }
+
+
+def _version(contact: Mapping[str, Any]) -> tuple[Any, int]:
+    return contact["version_at"], contact["version_interaction_id"]
 
 
 def _details(record: Mapping[str, Any]) -> Any:

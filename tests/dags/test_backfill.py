@@ -1,0 +1,64 @@
+"""A seven-day backfill writes seven partitions per advertiser and a warehouse equal to the truth; repeating it changes nothing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pendulum
+import pytest
+
+from airflow_provider_lips.sandbox import LipsSandbox
+from tests.conftest import REPO, expected_ids
+from tests.dags.conftest import Deployment
+
+pytestmark = pytest.mark.slow
+
+FIRST = datetime(2026, 11, 15, tzinfo=timezone.utc)
+DAYS = 7
+
+
+def table_snapshot(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return [
+            *conn.execute("SELECT * FROM lips_contact_interactions ORDER BY id"),
+            *conn.execute("SELECT * FROM lips_contacts ORDER BY id"),
+        ]
+
+
+def test_backfill_twice(
+    deployment: Callable[..., Deployment], sandbox: LipsSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    site = deployment(["USA_1", "USA_2"])
+    for name in ("AIRFLOW_CONN_LIPS_DEFAULT", "AIRFLOW_CONN_LIPS_WAREHOUSE", "AIRFLOW_VAR_LIPS_ADVERTISERS", "AIRFLOW_VAR_LIPS_BASE_URI"):
+        monkeypatch.setenv(name, site.env[name])
+    dag = DagBag(dag_folder=str(REPO / "dags")).dags["lips_contact_interactions_daily"]
+
+    def backfill() -> None:
+        for n in range(DAYS):
+            # The interval timetable's run at day n + 1 covers day n.
+            run = dag.test(logical_date=pendulum.instance(FIRST + timedelta(days=n + 1)))
+            assert run.state == "success"
+
+    backfill()
+    for gmaid in ("USA_1", "USA_2"):
+        dates = sorted(p.parent.name for p in (site.data / f"gmaid={gmaid}").rglob("contact_interactions.jsonl"))
+        assert dates == [f"date={(FIRST + timedelta(days=n)).date()}" for n in range(DAYS)]
+    start, end = FIRST - timedelta(days=10), FIRST + timedelta(days=DAYS)
+    truth = expected_ids(sandbox.interactions, start, end, global_master_advertiser_id="USA_1") | expected_ids(
+        sandbox.interactions, start, end, global_master_advertiser_id="USA_2"
+    )
+    assert site.warehouse_ids() == sorted(truth)
+    before = table_snapshot(site.warehouse)
+    partition = site.data / "gmaid=USA_1" / f"date={FIRST.date()}" / "contact_interactions.jsonl"
+    first_bytes = partition.read_bytes()
+
+    backfill()
+    assert table_snapshot(site.warehouse) == before
+    assert partition.read_bytes() == first_bytes
+    assert json.loads(first_bytes.splitlines()[0])["global_master_advertiser_id"] == "USA_1"
