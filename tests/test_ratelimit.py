@@ -63,11 +63,9 @@ def test_threads_share_one_budget() -> None:
     for thread in threads:
         thread.join()
     stamps.sort()
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     assert len(stamps) == 40
-    # 40 grants at 50/s with 5 % headroom need at least 39 * 21 ms.
+    # 40 grants at 50/s with 5 % headroom cannot happen faster than 39 * 21 ms, however threads interleave.
     assert stamps[-1] - stamps[0] >= 39 * 1.05 / 50 - 0.005
-    assert min(gaps) > 0.015
 
 
 def test_retry_after_in_both_forms() -> None:

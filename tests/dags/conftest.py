@@ -16,6 +16,13 @@ import pytest
 from airflow_provider_lips.sandbox import LipsSandbox
 from tests.conftest import lips_connection
 
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow < 3.2
+    from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+
+__all__ = ["DagBag", "Deployment"]
+
 
 @dataclass
 class DagRun:

@@ -32,7 +32,7 @@ def table_snapshot(db: Path) -> list[tuple]:
 def test_backfill_twice(
     deployment: Callable[..., Deployment], sandbox: LipsSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.dags.conftest import DagBag
 
     site = deployment(["USA_1", "USA_2"])
     for name in ("AIRFLOW_CONN_LIPS_DEFAULT", "AIRFLOW_CONN_LIPS_WAREHOUSE", "AIRFLOW_VAR_LIPS_ADVERTISERS", "AIRFLOW_VAR_LIPS_BASE_URI"):
