@@ -54,7 +54,9 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.parent / f".{destination.name}.{uuid4().hex[:12]}.partial"
     try:
-        with partial.open("wb") as handle:
+        # Through the filesystem directly: ObjectStoragePath.open() would report every write
+        # to Airflow's hook-lineage collector; the operator reports lineage once instead.
+        with partial.fs.open(partial.path, "wb") as handle:
             yield handle
         partial.rename(destination)
     except BaseException:

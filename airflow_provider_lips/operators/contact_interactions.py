@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from airflow.sdk import BaseOperator
 from airflow_provider_lips.exceptions import LipsValidationError
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 DEFAULT_XCOM_MAX_RECORDS = 1000
 _COMPLETENESS = ("fail", "warn", "off")
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# One compact UTF-8 JSON object per line, keys in the order the API sent them.
+_ENCODE_LINES = msgspec.json.Encoder().encode_lines
 
 
 def parse_lookback(value: Any) -> timedelta:
@@ -210,10 +212,7 @@ class LipsContactInteractionsOperator(BaseOperator):
         assert destination is not None
         with atomic_write(destination) as handle:
 
-            def write(records: list[dict[str, Any]]) -> None:
-                handle.write("".join(_ENCODE(record) + "\n" for record in records).encode())
-
-            stats = pull.run(write)
+            stats = pull.run(lambda records: handle.write(_ENCODE_LINES(records)))
         self._lineage_output = str(destination)
         manifest = self._manifest(stats, plan, str(destination))
         self._summarize(stats, plan, str(destination), started)
