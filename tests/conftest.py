@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lips-airflow-home-"))
+REPO = Path(__file__).resolve().parents[1]
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 # Airflow reads its configuration on first import: point it at a throwaway home before that.
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -26,18 +26,10 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
 
 from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions  # noqa: E402
+from tests.support import API_KEY, TOKEN, lips_connection  # noqa: E402
 
-TOKEN = "tok-3f9c1e7a5b"
-API_KEY = "key-8d2b6c4e0a"
 DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 DATA_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
-
-
-def lips_connection(url: str, *, token: str = TOKEN, api_key: str | None = API_KEY, **extra: object) -> str:
-    """A LIPS connection as the JSON Airflow reads from AIRFLOW_CONN_<ID>."""
-    if api_key:
-        extra["api_key"] = api_key
-    return json.dumps({"conn_type": "lips", "host": url, "password": token, "extra": extra})
 
 
 @pytest.fixture(scope="session")
@@ -67,20 +59,3 @@ def airflow_db() -> Path:
     )
     return _AIRFLOW_HOME
 
-
-def expected_ids(records: list[dict], start: datetime, end: datetime, **equal: object) -> set[int]:
-    """Ground truth computed from the data itself: ids with start <= occurred_at < end and matching fields."""
-    from airflow_provider_lips.window import parse_timestamp
-
-    return {
-        r["id"]
-        for r in records
-        if not r.get("archived_at")
-        and start <= parse_timestamp(r["occurred_at"]) < end
-        and all(r.get(k) == v for k, v in equal.items())
-    }
-
-
-def data_requests(server: LipsSandbox) -> list[dict]:
-    """The sandbox's log of API requests (listing and totals)."""
-    return [entry for entry in server.requests if entry["path"].startswith("/contact_interactions")]

@@ -26,7 +26,7 @@ except ImportError:  # Airflow < 3.2
 from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions
-from tests.conftest import API_KEY, TOKEN, data_requests, expected_ids, lips_connection
+from tests.support import API_KEY, TOKEN, data_requests, expected_ids, lips_connection
 
 NOV_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 NOV_END = datetime(2026, 11, 29, tzinfo=timezone.utc)

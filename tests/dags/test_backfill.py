@@ -12,8 +12,8 @@ import pendulum
 import pytest
 
 from airflow_provider_lips.sandbox import LipsSandbox
-from tests.conftest import REPO, expected_ids
-from tests.dags.conftest import Deployment
+from tests.support import REPO, expected_ids
+from tests.dags.support import Deployment
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def table_snapshot(db: Path) -> list[tuple]:
 def test_backfill_twice(
     deployment: Callable[..., Deployment], sandbox: LipsSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.dags.conftest import DagBag
+    from tests.dags.support import DagBag
 
     site = deployment(["USA_1", "USA_2"])
     for name in ("AIRFLOW_CONN_LIPS_DEFAULT", "AIRFLOW_CONN_LIPS_WAREHOUSE", "AIRFLOW_VAR_LIPS_ADVERTISERS", "AIRFLOW_VAR_LIPS_BASE_URI"):

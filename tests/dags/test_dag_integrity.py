@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 def test_every_dag_file_imports_without_errors() -> None:
-    from tests.dags.conftest import DagBag
+    from tests.dags.support import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_lips.sandbox import LipsSandbox
-from tests.conftest import expected_ids
-from tests.dags.conftest import Deployment
+from tests.support import expected_ids
+from tests.dags.support import Deployment
 
 pytestmark = pytest.mark.slow
 
