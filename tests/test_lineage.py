@@ -66,10 +66,6 @@ def test_lineage_names_one_input_and_one_output(lips_conn: LipsSandbox, tmp_path
 
 
 @needs_openlineage
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator drops the port: namespace uses parts.hostname; use scheme://hostname[:port] (urlsplit netloc without userinfo)",
-)
 def test_input_namespace_is_the_api_scheme_host_and_port(lips_conn: LipsSandbox, tmp_path: Path) -> None:
     operator = pull(destination=f"file://{tmp_path}/x.jsonl")
     run(operator)
@@ -78,9 +74,6 @@ def test_input_namespace_is_the_api_scheme_host_and_port(lips_conn: LipsSandbox,
 
 
 @needs_openlineage
-@pytest.mark.xfail(
-    strict=True, reason="operator emits namespace 'file://' for a local file; the naming spec's LocalFileSystem is 'file'"
-)
 @pytest.mark.parametrize("form", ["uri", "plain_path"])
 def test_output_is_the_local_file(lips_conn: LipsSandbox, tmp_path: Path, form: str) -> None:
     target = tmp_path / "contact_interactions.jsonl"

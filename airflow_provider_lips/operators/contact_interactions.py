@@ -277,11 +277,17 @@ class LipsContactInteractionsOperator(BaseOperator):
         from urllib.parse import urlsplit
 
         def dataset(uri: str | None) -> list[Any]:
+            """OpenLineage naming: local files are namespace ``file``, buckets ``s3://bucket`` with a key."""
             if not uri:
                 return []
             parts = urlsplit(uri)
-            scheme = parts.scheme or "file"
-            return [Dataset(namespace=f"{scheme}://{parts.hostname or ''}", name=parts.path or "/")]
+            scheme = (parts.scheme or "file").lower()
+            authority = parts.netloc.rpartition("@")[2].lower()  # host[:port], without an Airflow conn id
+            if scheme in ("file", "local"):
+                return [Dataset(namespace="file", name=parts.path)]
+            if parts.path and scheme not in ("http", "https"):
+                return [Dataset(namespace=f"{scheme}://{authority}", name=parts.path.lstrip("/"))]
+            return [Dataset(namespace=f"{scheme}://{authority}", name=parts.path or "/")]
 
         return OperatorLineage(inputs=dataset(self._lineage_source), outputs=dataset(self._lineage_output))
 
