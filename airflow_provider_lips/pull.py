@@ -17,7 +17,7 @@ from airflow_provider_lips.window import TimeWindow, parse_timestamp
 log = logging.getLogger(__name__)
 
 Completeness = Literal["fail", "warn", "off"]
-Sink = Callable[[list[dict[str, Any]]], None]
+Sink = Callable[[list[dict[str, Any]]], object]
 
 
 @dataclass

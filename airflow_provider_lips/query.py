@@ -117,7 +117,7 @@ class ContactInteractionFilters:
 
     def queries(self) -> Iterator[list[tuple[str, str]]]:
         """One parameter list per combination of single advertiser, campaign and phone values."""
-        axes = [
+        axes: list[list[tuple[str, str] | None]] = [
             [("global_master_advertiser_id", v) for v in self.advertiser_ids] or [None],
             [("global_master_campaign_id", v) for v in self.campaign_ids] or [None],
             [("event_params[phone_numbers]", v) for v in self.phone_numbers] or [None],

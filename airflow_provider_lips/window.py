@@ -23,6 +23,7 @@ _EASTMOST_OFFSET = timedelta(hours=14)
 
 def parse_instant(value: Any, name: str) -> datetime:
     """Turn a datetime or ISO-8601 string into an aware UTC datetime; naive values are read as UTC."""
+    parsed: Any
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
@@ -44,7 +45,9 @@ def parse_instant(value: Any, name: str) -> datetime:
         parsed = parsed.replace(tzinfo=timezone.utc)
     utc = parsed.astimezone(timezone.utc)
     # A plain datetime: pendulum's subclass drops a stdlib tzinfo in arithmetic.
-    return datetime(*utc.timetuple()[:6], utc.microsecond, tzinfo=timezone.utc)
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc
+    )
 
 
 def parse_timestamp(value: str) -> datetime:

@@ -507,7 +507,7 @@ def bench_memory(args: argparse.Namespace, env: dict[str, str], workdir: Path, r
         if not result["peak_reset"]:
             notes.append("memory: could not reset VmHWM; peaks include the import phase.")
     if len(results) >= 2:
-        (small, small_mb, _), (large, large_mb, large_result) = results[0], results[-1]
+        (small, small_mb, _), (large, large_mb, _) = results[0], results[-1]
         difference = large_mb - small_mb
         per_record = difference * 1024 * 1024 / (large - small)
         rows.append([

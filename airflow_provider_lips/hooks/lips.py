@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -366,7 +366,7 @@ class LipsHook(BaseHook):
         per_page: int | None = None,
         records_key: str = "contact_interactions",
         concurrency: int | None = None,
-    ) -> Iterator[Page]:
+    ) -> Generator[Page, None, None]:
         """Yield every page of a listing in page order, fetching pages 2..N concurrently.
 
         Page 1 tells ``total_pages``; the rest go through a bounded pool (at most
