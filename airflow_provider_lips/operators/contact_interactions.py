@@ -186,7 +186,7 @@ class LipsContactInteractionsOperator(BaseOperator):
         try:
             if plan.destination is None:
                 return self._pull_to_xcom(pull, plan, started)
-            return self._pull_to_storage(pull, plan, context, started)
+            return self._pull_to_storage(pull, plan, plan.destination, context, started)
         finally:
             hook.close()
 
@@ -205,11 +205,16 @@ class LipsContactInteractionsOperator(BaseOperator):
         self._summarize(pull.run(keep), plan, "XCom", started)
         return collected
 
-    def _pull_to_storage(self, pull: ContactInteractionsPull, plan: _Plan, context: Context, started: float) -> dict[str, Any]:
+    def _pull_to_storage(
+        self,
+        pull: ContactInteractionsPull,
+        plan: _Plan,
+        destination: ObjectStoragePath,
+        context: Context,
+        started: float,
+    ) -> dict[str, Any]:
         from airflow_provider_lips.storage import atomic_write
 
-        destination = plan.destination
-        assert destination is not None
         with atomic_write(destination) as handle:
 
             stats = pull.run(lambda records: handle.write(_ENCODE_LINES(records)))
