@@ -8,11 +8,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pendulum
 import pytest
 
 from airflow_provider_lips.sandbox import LipsSandbox
-from tests.support import REPO, expected_ids
+from tests.support import expected_ids
 from tests.dags.support import Deployment
 
 pytestmark = pytest.mark.slow
@@ -29,21 +28,15 @@ def table_snapshot(db: Path) -> list[tuple]:
         ]
 
 
-def test_backfill_twice(
-    deployment: Callable[..., Deployment], sandbox: LipsSandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tests.dags.support import DagBag
-
+def test_backfill_twice(deployment: Callable[..., Deployment], sandbox: LipsSandbox) -> None:
     site = deployment(["USA_1", "USA_2"])
-    for name in ("AIRFLOW_CONN_LIPS_DEFAULT", "AIRFLOW_CONN_LIPS_WAREHOUSE", "AIRFLOW_VAR_LIPS_ADVERTISERS", "AIRFLOW_VAR_LIPS_BASE_URI"):
-        monkeypatch.setenv(name, site.env[name])
-    dag = DagBag(dag_folder=str(REPO / "dags")).dags["lips_contact_interactions_daily"]
+    # The interval timetable's run at day n + 1 covers day n.
+    days = [(FIRST + timedelta(days=n + 1)).isoformat() for n in range(DAYS)]
 
     def backfill() -> None:
-        for n in range(DAYS):
-            # The interval timetable's run at day n + 1 covers day n.
-            run = dag.test(logical_date=pendulum.instance(FIRST + timedelta(days=n + 1)))
-            assert run.state == "success"
+        run = site.backfill("lips_contact_interactions_daily", days)
+        assert run.returncode == 0, run.log[-3000:]
+        assert [line.split()[-1] for line in run.log.splitlines() if line.startswith("BACKFILL ")] == ["success"] * DAYS
 
     backfill()
     for gmaid in ("USA_1", "USA_2"):
