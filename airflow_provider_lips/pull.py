@@ -132,7 +132,7 @@ class ContactInteractionsPull:
                         stats.duplicates += previous == walk
                         continue
                     occurred = parse_timestamp(record["occurred_at"]) if record.get("occurred_at") else None
-                    if occurred is None or not window.start <= occurred < window.end:
+                    if occurred is None or not window.contains(occurred):
                         stats.outside_window += 1
                         continue
                     kept.append(record)

@@ -77,8 +77,8 @@ class TimeWindow:
         """The same end, ``by`` earlier start (lookback)."""
         return TimeWindow(self.start - by, self.end)
 
-    def contains(self, occurred_at: str) -> bool:
-        return self.start <= parse_timestamp(occurred_at) < self.end
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
 
     def server_dates(self) -> tuple[str, str]:
         """Inclusive ``start_date``/``end_date`` that cover the window in every zone and granularity."""

@@ -9,22 +9,22 @@ import pendulum
 import pytest
 
 from airflow_provider_lips.exceptions import LipsValidationError
-from airflow_provider_lips.window import TimeWindow, parse_instant
+from airflow_provider_lips.window import TimeWindow, parse_instant, parse_timestamp
 
 
 def test_bounds_are_half_open_to_the_millisecond() -> None:
     window = TimeWindow.from_values("2026-11-28T00:00:00Z", "2026-11-29T00:00:00Z")
-    assert not window.contains("2026-11-27T23:59:59.999Z")
-    assert window.contains("2026-11-28T00:00:00.000Z")
-    assert window.contains("2026-11-28T23:59:59.999Z")
-    assert not window.contains("2026-11-29T00:00:00.000Z")
+    assert not window.contains(parse_timestamp("2026-11-27T23:59:59.999Z"))
+    assert window.contains(parse_timestamp("2026-11-28T00:00:00.000Z"))
+    assert window.contains(parse_timestamp("2026-11-28T23:59:59.999Z"))
+    assert not window.contains(parse_timestamp("2026-11-29T00:00:00.000Z"))
 
 
 def test_offsets_and_pendulum_values_are_compared_in_utc() -> None:
     window = TimeWindow.from_values(pendulum.datetime(2026, 11, 28, tz="Asia/Tokyo"), "2026-11-28T12:00:00+09:00")
     assert window.start == datetime(2026, 11, 27, 15, tzinfo=timezone.utc)
-    assert window.contains("2026-11-27T15:00:00.000Z")
-    assert not window.contains("2026-11-28T03:00:00.000Z")
+    assert window.contains(parse_timestamp("2026-11-27T15:00:00.000Z"))
+    assert not window.contains(parse_timestamp("2026-11-28T03:00:00.000Z"))
 
 
 @pytest.mark.parametrize("offset_hours", [-12, -5, 0, 5.5, 9, 14])
@@ -63,4 +63,4 @@ def test_lookback_arithmetic_keeps_pendulum_values_aware() -> None:
     window = TimeWindow.from_values(pendulum.datetime(2026, 11, 19, tz="UTC"), pendulum.datetime(2026, 11, 20, tz="UTC"))
     widened = window.widened(timedelta(days=7))
     assert widened.start == datetime(2026, 11, 12, tzinfo=timezone.utc)
-    assert widened.contains("2026-11-12T00:00:00.000Z")
+    assert widened.contains(parse_timestamp("2026-11-12T00:00:00.000Z"))
