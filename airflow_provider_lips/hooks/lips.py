@@ -295,10 +295,10 @@ class LipsHook(BaseHook):
                     f"last problem: {problem}. Airflow's task retries may try again later."
                 )
             log.warning("%s: %s; retry %d/%d in %.2fs", what, problem, attempt, policy.max_attempts - 1, wait)
-            if abort is not None and abort.wait(wait):
-                raise _WalkAborted(what)
             if abort is None:
                 time.sleep(wait)
+            elif abort.wait(wait):
+                raise _WalkAborted(what)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _api_error(self, what: str, response: requests.Response) -> LipsApiError:

@@ -202,7 +202,8 @@ class LipsContactInteractionsOperator(BaseOperator):
                 )
             collected.extend(records)
 
-        self._summarize(pull.run(keep), plan, "XCom", started)
+        stats = pull.run(keep)
+        self._summarize(stats, stats.lateness_summary(), plan, "XCom", started)
         return collected
 
     def _pull_to_storage(
@@ -216,15 +217,15 @@ class LipsContactInteractionsOperator(BaseOperator):
         from airflow_provider_lips.storage import atomic_write
 
         with atomic_write(destination) as handle:
-
             stats = pull.run(lambda records: handle.write(_ENCODE_LINES(records)))
         self._lineage_output = str(destination)
-        manifest = self._manifest(stats, plan, str(destination))
-        self._summarize(stats, plan, str(destination), started)
+        lateness = stats.lateness_summary()
+        manifest = self._manifest(stats, lateness, plan, str(destination))
+        self._summarize(stats, lateness, plan, str(destination), started)
         self._attach_to_assets(context, manifest)
         return manifest
 
-    def _manifest(self, stats: PullStats, plan: _Plan, uri: str) -> dict[str, Any]:
+    def _manifest(self, stats: PullStats, lateness: dict[str, float] | None, plan: _Plan, uri: str) -> dict[str, Any]:
         server_start, server_end = plan.window.server_dates()
         return {
             "uri": uri,
@@ -241,18 +242,19 @@ class LipsContactInteractionsOperator(BaseOperator):
             "outside_window_dropped": stats.outside_window,
             "walks": stats.walks,
             "completeness": stats.completeness,
-            "lateness_seconds": stats.lateness_summary(),
+            "lateness_seconds": lateness,
             "source": self._lineage_source,
         }
 
-    def _summarize(self, stats: PullStats, plan: _Plan, target: str, started: float) -> None:
+    def _summarize(
+        self, stats: PullStats, lateness: dict[str, float] | None, plan: _Plan, target: str, started: float
+    ) -> None:
         self.log.info(
             "Pulled %d interactions with %s <= occurred_at < %s from %d pages (%d walk(s), %d duplicates and "
             "%d outside the window dropped) into %s in %.1fs.",
             stats.records, iso_utc(plan.window.start), iso_utc(plan.window.end), stats.pages, stats.walks,
             stats.duplicates, stats.outside_window, target, time.monotonic() - started,
         )
-        lateness = stats.lateness_summary()
         if lateness and lateness["p99"] > plan.lookback.total_seconds():
             self.log.warning(
                 "p99 lateness (created_at - occurred_at) is %.1f h but lookback is %.1f h: interactions the vendor "
