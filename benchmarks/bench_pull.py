@@ -19,7 +19,7 @@ What it measures (each in one run, side by side):
 4. CPU path: interactions/s end to end through the operator with no latency and no rate
    limit, profiled with pyinstrument when it is installed (it is not a dependency).
 
-The sandbox always runs as a separate process (``python -m airflow_provider_lips.sandbox``),
+The sandbox always runs as a separate process (``python -m airflow_provider_lips.testing.sandbox``),
 and every pull runs in a fresh subprocess of this script (``--worker``), so the server's CPU
 never shares the client's GIL and every memory figure starts clean. Targets print PASS/FAIL;
 the script never fails on them.
@@ -319,7 +319,7 @@ class Sandbox:
         self.interactions = interactions
         ready = workdir / f"sandbox-{time.monotonic_ns()}.url"
         command = [
-            sys.executable, "-m", "airflow_provider_lips.sandbox", "--port", "0", "--ready-file", str(ready),
+            sys.executable, "-m", "airflow_provider_lips.testing.sandbox", "--port", "0", "--ready-file", str(ready),
             "--seed", "7", "--interactions", str(interactions), "--advertisers", ADVERTISER,
             "--start", WINDOW_START.isoformat(), "--end", WINDOW_END.isoformat(), "--token", TOKEN,
             "--max-per-page", str(PER_PAGE), "--latency-ms", str(latency_ms),

@@ -22,7 +22,7 @@ TOKEN = "demo-token"
 def start_sandbox(start: datetime, end: datetime) -> tuple[subprocess.Popen[bytes], str]:
     ready = Path(tempfile.mkdtemp()) / "url"
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_lips.sandbox", "--port", "0", "--ready-file", str(ready),
+        [sys.executable, "-m", "airflow_provider_lips.testing.sandbox", "--port", "0", "--ready-file", str(ready),
          "--seed", "1", "--interactions", "6000", "--start", start.date().isoformat(),
          "--end", end.date().isoformat(), "--token", TOKEN],
         stdout=subprocess.DEVNULL,

@@ -24,7 +24,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
 
-from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions  # noqa: E402
+from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions  # noqa: E402
 from tests.support import API_KEY, TOKEN, lips_connection  # noqa: E402
 
 DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)

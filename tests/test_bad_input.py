@@ -17,7 +17,7 @@ import pytest
 from airflow_provider_lips.exceptions import AirflowFailException
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
-from airflow_provider_lips.sandbox import LipsSandbox
+from airflow_provider_lips.testing.sandbox import LipsSandbox
 from tests.support import API_KEY, TOKEN, data_requests, lips_connection
 
 START = datetime(2026, 11, 20, tzinfo=timezone.utc)

@@ -25,7 +25,7 @@ except ImportError:  # Airflow < 3.2
     from airflow.exceptions import AirflowTaskTerminated  # type: ignore[no-redef]
 from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
-from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions
+from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
 from tests.support import API_KEY, TOKEN, data_requests, expected_ids, lips_connection
 
 NOV_START = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
-from airflow_provider_lips.sandbox import LipsSandbox
+from airflow_provider_lips.testing.sandbox import LipsSandbox
 from airflow_provider_lips.warehouse import load_contact_interactions
 from airflow_provider_lips.window import parse_timestamp
 

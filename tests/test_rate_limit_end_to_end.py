@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
-from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions
+from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
 from tests.support import API_KEY, TOKEN, data_requests, expected_ids, lips_connection
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)

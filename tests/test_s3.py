@@ -19,7 +19,7 @@ moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (the
 
 from airflow_provider_lips.exceptions import LipsResponseError  # noqa: E402
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator  # noqa: E402
-from airflow_provider_lips.sandbox import LipsSandbox  # noqa: E402
+from airflow_provider_lips.testing.sandbox import LipsSandbox  # noqa: E402
 from airflow_provider_lips.warehouse import load_contact_interactions  # noqa: E402
 from tests.support import expected_ids  # noqa: E402
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_lips.sandbox import LipsSandbox
+from airflow_provider_lips.testing.sandbox import LipsSandbox
 from tests.support import expected_ids
 from tests.dags.support import Deployment
 

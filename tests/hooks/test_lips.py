@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError
 from airflow_provider_lips.hooks.lips import CONTACT_INTERACTIONS_PATH, LipsHook
 from airflow_provider_lips.retry import RetryPolicy
-from airflow_provider_lips.sandbox import LipsSandbox
+from airflow_provider_lips.testing.sandbox import LipsSandbox
 from tests.support import API_KEY, TOKEN, data_requests, lips_connection
 
 FAST_RETRIES = RetryPolicy(max_attempts=6, base_wait=0.01, max_wait=0.2, max_elapsed=20)

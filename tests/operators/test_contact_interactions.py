@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
-from airflow_provider_lips.sandbox import LipsSandbox
+from airflow_provider_lips.testing.sandbox import LipsSandbox
 from tests.support import data_requests, expected_ids
 
 DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)

@@ -14,8 +14,8 @@ import pytest
 import requests
 from sandbox_support import END, SANDBOX_TOKEN
 
-from airflow_provider_lips.sandbox import LipsSandbox, ParamError, SandboxSettings
-from airflow_provider_lips.sandbox.data import format_timestamp, parse_timestamp, to_ms
+from airflow_provider_lips.testing.sandbox import LipsSandbox, ParamError, SandboxSettings
+from airflow_provider_lips.testing.sandbox.data import format_timestamp, parse_timestamp, to_ms
 
 Serve = Callable[..., LipsSandbox]
 ALL = {"global_master_advertiser_id": "USA_1,USA_2,USA_3"}

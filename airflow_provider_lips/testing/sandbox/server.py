@@ -28,10 +28,10 @@ from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
-from airflow_provider_lips.sandbox.data import format_timestamp, to_ms
-from airflow_provider_lips.sandbox.query import PHONE_PARAM, Filters, ParamError, Query, parse_query
-from airflow_provider_lips.sandbox.settings import SandboxSettings
-from airflow_provider_lips.sandbox.store import InteractionStore, Row
+from airflow_provider_lips.testing.sandbox.data import format_timestamp, to_ms
+from airflow_provider_lips.testing.sandbox.query import PHONE_PARAM, Filters, ParamError, Query, parse_query
+from airflow_provider_lips.testing.sandbox.settings import SandboxSettings
+from airflow_provider_lips.testing.sandbox.store import InteractionStore, Row
 
 __all__ = ["LIST_PATH", "LOG_LIMIT", "TOTALS_PATH", "LipsSandbox"]
 
@@ -82,7 +82,7 @@ class LipsSandbox:
     """LIPS emulation on a local port; use as a context manager (or start()/stop()).
 
     ``settings`` are the fault switches and behaviour knobs documented on
-    :class:`~airflow_provider_lips.sandbox.settings.SandboxSettings`; change them
+    :class:`~airflow_provider_lips.testing.sandbox.settings.SandboxSettings`; change them
     later with :meth:`configure` or ``POST /_sandbox/config``.
     """
 

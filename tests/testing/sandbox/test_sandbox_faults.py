@@ -12,8 +12,8 @@ import pytest
 import requests
 from sandbox_support import SANDBOX_TOKEN
 
-from airflow_provider_lips.sandbox import LipsSandbox
-from airflow_provider_lips.sandbox.data import parse_timestamp
+from airflow_provider_lips.testing.sandbox import LipsSandbox
+from airflow_provider_lips.testing.sandbox.data import parse_timestamp
 
 Serve = Callable[..., LipsSandbox]
 USA_1 = {"global_master_advertiser_id": "USA_1"}

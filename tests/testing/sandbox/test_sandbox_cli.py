@@ -1,4 +1,4 @@
-"""``python -m airflow_provider_lips.sandbox``: a separate process scripts can wait for and stop."""
+"""``python -m airflow_provider_lips.testing.sandbox``: a separate process scripts can wait for and stop."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: 
         [
             sys.executable,
             "-m",
-            "airflow_provider_lips.sandbox",
+            "airflow_provider_lips.testing.sandbox",
             "--port",
             "0",
             "--ready-file",
@@ -88,7 +88,7 @@ def test_cli_rejects_bad_settings() -> None:
         [
             sys.executable,
             "-m",
-            "airflow_provider_lips.sandbox",
+            "airflow_provider_lips.testing.sandbox",
             "--port",
             "0",
             "--interactions",

@@ -14,8 +14,8 @@ from bisect import bisect_left
 from collections import Counter
 from typing import Any
 
-from airflow_provider_lips.sandbox.data import format_timestamp, gc_paused, parse_timestamp
-from airflow_provider_lips.sandbox.query import Filters
+from airflow_provider_lips.testing.sandbox.data import format_timestamp, gc_paused, parse_timestamp
+from airflow_provider_lips.testing.sandbox.query import Filters
 
 __all__ = ["InteractionStore", "Row"]
 

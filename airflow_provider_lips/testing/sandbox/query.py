@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 
-from airflow_provider_lips.sandbox.data import to_ms
+from airflow_provider_lips.testing.sandbox.data import to_ms
 
 __all__ = ["DEFAULT_PER_PAGE", "PHONE_PARAM", "Filters", "ParamError", "Query", "parse_query"]
 

@@ -3,15 +3,15 @@
 ``generate_interactions`` makes deterministic synthetic data; ``LipsSandbox``
 serves it over HTTP like LIPS does, with switchable faults (latency, 429s,
 5xx, dropped connections, malformed pages, data shifting during a walk,
-cross-host redirects). ``python -m airflow_provider_lips.sandbox`` runs one
+cross-host redirects). ``python -m airflow_provider_lips.testing.sandbox`` runs one
 as a separate process.
 """
 
 from __future__ import annotations
 
-from airflow_provider_lips.sandbox.data import generate_interactions
-from airflow_provider_lips.sandbox.query import ParamError
-from airflow_provider_lips.sandbox.server import LipsSandbox
-from airflow_provider_lips.sandbox.settings import SandboxSettings
+from airflow_provider_lips.testing.sandbox.data import generate_interactions
+from airflow_provider_lips.testing.sandbox.query import ParamError
+from airflow_provider_lips.testing.sandbox.server import LipsSandbox
+from airflow_provider_lips.testing.sandbox.settings import SandboxSettings
 
 __all__ = ["LipsSandbox", "ParamError", "SandboxSettings", "generate_interactions"]

@@ -1,6 +1,6 @@
 """Run a LIPS sandbox as a separate process (for the demo and for scripts).
 
-``python -m airflow_provider_lips.sandbox --port 0 --ready-file /tmp/url``
+``python -m airflow_provider_lips.testing.sandbox --port 0 --ready-file /tmp/url``
 prints one "listening" line, writes the URL to the ready file once it accepts
 connections, and exits 0 on SIGTERM or SIGINT.
 """
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from types import FrameType
 
-from airflow_provider_lips.sandbox.data import generate_interactions
-from airflow_provider_lips.sandbox.server import LipsSandbox
+from airflow_provider_lips.testing.sandbox.data import generate_interactions
+from airflow_provider_lips.testing.sandbox.server import LipsSandbox
 
 # (flag, setting, help): values go to SandboxSettings as text, which validates them.
 _SETTING_FLAGS = (
@@ -49,7 +49,7 @@ def _moment(text: str) -> datetime:
 
 def _parser() -> argparse.ArgumentParser:
     today = datetime.combine(date.today(), datetime.min.time(), timezone.utc)
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_lips.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_lips.testing.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument("--seed", type=int, default=1, help="data seed")

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sandbox_support import END, SANDBOX_TOKEN, START
 
-from airflow_provider_lips.sandbox import LipsSandbox, generate_interactions
+from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
 
 
 @pytest.fixture(scope="session")

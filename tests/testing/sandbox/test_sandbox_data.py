@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sandbox_support import END, START
 
-from airflow_provider_lips.sandbox import generate_interactions
-from airflow_provider_lips.sandbox.data import format_timestamp, parse_timestamp, to_ms
+from airflow_provider_lips.testing.sandbox import generate_interactions
+from airflow_provider_lips.testing.sandbox.data import format_timestamp, parse_timestamp, to_ms
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 E164 = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")
