@@ -39,6 +39,14 @@ _SETTING_FLAGS = (
     ("--filter-utc-offset-hours", "filter_utc_offset_hours", "time zone of start_date/end_date dates"),
     ("--as-of", "as_of", "ISO datetime: records created later are not visible yet"),
     ("--fault-seed", "fault_seed", "seed of the fault sequence (default 0)"),
+    ("--oauth-client-id", "oauth_client_id", "turn on OAuth2 (POST /oauth/token, Bearer tokens) for this client"),
+    ("--oauth-client-secret", "oauth_client_secret", "the OAuth2 client's secret"),
+    ("--oauth-username", "oauth_username", "the password grant's username"),
+    ("--oauth-password", "oauth_password", "the password grant's password"),
+    ("--access-token-seconds", "oauth_access_token_seconds", "access token lifetime (default 7200)"),
+    ("--refresh-token-seconds", "oauth_refresh_token_seconds", "refresh token lifetime (default: until used)"),
+    ("--token-errors", "token_errors", "token request ordinals answered 503 (1,2) or a fraction (0.5)"),
+    ("--token-latency-ms", "token_latency_ms", "delay per token request"),
 )
 
 

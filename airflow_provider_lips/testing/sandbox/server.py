@@ -1,10 +1,11 @@
 """A local HTTP emulation of the LIPS Contact Interactions API, with fault switches.
 
 Nobody can reach the real service from tests, the demo or the benchmark, so
-:class:`LipsSandbox` answers ``/contact_interactions`` and
-``/contact_interactions/totals`` the way LIPS_API.md describes, and can be made
+:class:`LipsSandbox` answers ``/contact_interactions``,
+``/contact_interactions/totals`` and ``/contacts`` the way LIPS_API.md describes, and can be made
 slow, rate limited, flaky, wrong or shifting under a paging client, all
-deterministically from ``fault_seed``.
+deterministically from ``fault_seed``. With ``oauth_client_id`` set it also issues OAuth2
+tokens at ``POST /oauth/token`` and accepts ``Authorization: Bearer <access token>``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from email.message import Message
 from email.utils import formatdate
@@ -28,15 +29,18 @@ from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
+from airflow_provider_lips.testing.sandbox.contacts import CONTACTS_PATH, ContactDirectory, ContactRow
 from airflow_provider_lips.testing.sandbox.data import format_timestamp, to_ms
+from airflow_provider_lips.testing.sandbox.oauth import TOKEN_PATH, TokenIssuer
 from airflow_provider_lips.testing.sandbox.query import PHONE_PARAM, Filters, ParamError, Query, parse_query
 from airflow_provider_lips.testing.sandbox.settings import SandboxSettings
 from airflow_provider_lips.testing.sandbox.store import InteractionStore, Row
 
-__all__ = ["LIST_PATH", "LOG_LIMIT", "TOTALS_PATH", "LipsSandbox"]
+__all__ = ["CONTACTS_PATH", "LIST_PATH", "LOG_LIMIT", "TOKEN_PATH", "TOTALS_PATH", "LipsSandbox"]
 
 LIST_PATH = "/contact_interactions"
 TOTALS_PATH = "/contact_interactions/totals"
+API_PATHS = (LIST_PATH, TOTALS_PATH, CONTACTS_PATH)
 CONTROL_PREFIX = "/_sandbox/"
 LOG_LIMIT = 100_000  # keeps a long benchmark from growing the request log without bound
 _SERVER_ERRORS = (500, 502, 503, 504)
@@ -108,6 +112,10 @@ class LipsSandbox:
         self._listings = 0  # listing requests answered since mutate_during_walk was set
         self._mutations: dict[str, list[int]] = {"inserted": [], "archived": []}
         self._mutated = False
+        self._contacts = ContactDirectory(self._store)
+        self._tokens = TokenIssuer()
+        self._token_ordinal = 0  # token requests since start or reset_log(): token_errors counts these
+        self._token_rng = random.Random(self._settings.fault_seed)  # apart, so data faults keep their sequence
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -174,10 +182,11 @@ class LipsSandbox:
             return {kind: list(ids) for kind, ids in self._mutations.items()}
 
     def reset_log(self) -> None:
-        """Forget logged requests and restart the ordinal count used by ``burst_429``."""
+        """Forget logged requests and restart the ordinal counts used by ``burst_429`` and ``token_errors``."""
         with self._lock:
             self._log.clear()
             self._ordinal = 0
+            self._token_ordinal = 0
 
     def configure(self, **settings: Any) -> None:
         """Change settings at run time (ValueError on unknown or invalid ones).
@@ -189,6 +198,7 @@ class LipsSandbox:
             self._settings = self._settings.updated(**settings)
             if "fault_seed" in settings:
                 self._rng = random.Random(self._settings.fault_seed)
+                self._token_rng = random.Random(self._settings.fault_seed)
             if "rate_limit_rps" in settings:
                 self._admitted.clear()
             if "mutate_during_walk" in settings:
@@ -207,6 +217,20 @@ class LipsSandbox:
         settings = self._settings
         query = parse_query(params, settings.filter_utc_offset_hours)
         return [row.id for row in self._select(query.filters, settings)]
+
+    def contacts_truth(self, **filters: FilterValue) -> list[dict[str, Any]]:
+        """The contacts ``GET /contacts`` serves for these filters (every page), in listing order.
+
+        Keywords as for :meth:`truth`; ``start_date``/``end_date`` bound ``created_at``, inclusively.
+        """
+        params = {name: _param_values(value) for name, value in filters.items()}
+        settings = self._settings
+        query = _contacts_query(params, settings)
+        return [contact.record for contact in self._select_contacts(query.filters, settings)]
+
+    def expire_tokens(self) -> int:
+        """Expire every OAuth2 access token issued so far (refresh tokens stay valid); returns how many."""
+        return self._tokens.expire_all()
 
     def warm_up(self) -> None:
         """Pre-encode every record (~10 µs each) so that a first walk is as fast as later ones.
@@ -227,6 +251,9 @@ class LipsSandbox:
 
     def _select(self, filters: Filters, settings: SandboxSettings) -> list[Row]:
         return self._store.select(filters, None if settings.as_of is None else to_ms(settings.as_of))
+
+    def _select_contacts(self, filters: Filters, settings: SandboxSettings) -> list[ContactRow]:
+        return self._contacts.select(filters, None if settings.as_of is None else to_ms(settings.as_of))
 
     def _record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -271,23 +298,59 @@ class LipsSandbox:
         if settings.redirect_to:
             location = settings.redirect_to + path + (f"?{query}" if query else "")
             return Reply(302, b"", (("Location", location),))
-        if headers.get("Authorization") != f"token {settings.token}":
-            return _json_reply(401, {"message": "Unauthorized: missing or invalid token"})
-        if settings.api_key is not None and headers.get("x-api-key") != settings.api_key:
-            return _json_reply(401, {"message": "Unauthorized: missing or invalid x-api-key"})
+        refused = self._unauthorized(headers, settings)
+        if refused is not None:
+            return refused
         try:
-            parsed = parse_query(parse_qs(query, keep_blank_values=True), settings.filter_utc_offset_hours)
+            params = parse_qs(query, keep_blank_values=True)
+            if path == CONTACTS_PATH:
+                parsed = _contacts_query(params, settings)
+            else:
+                parsed = parse_query(params, settings.filter_utc_offset_hours)
         except ParamError as error:
             return _json_reply(422, {"message": str(error)})
         denied = self._denied(parsed.filters, settings)
         if denied:
             return _json_reply(403, {"name": "not_authorized", "message": f"Not authorized for advertiser {denied}"})
+        if path == CONTACTS_PATH:
+            return _page(self._select_contacts(parsed.filters, settings), parsed, settings, "contacts")
         rows = self._select(parsed.filters, settings)
         if path == TOTALS_PATH:
             return _json_reply(200, InteractionStore.totals(rows))
-        reply = _page(rows, parsed, settings)
+        reply = _page(rows, parsed, settings, "contact_interactions")
         self._after_listing(parsed.filters)
         return reply
+
+    def _unauthorized(self, headers: Message, settings: SandboxSettings) -> Reply | None:
+        """The 401 for a request without valid credentials: the token, or a bearer token once OAuth2 is on."""
+        authorization = headers.get("Authorization") or ""
+        scheme, _, credential = authorization.partition(" ")
+        if settings.oauth_client_id is not None and scheme.lower() == "bearer":
+            problem = self._tokens.check(credential)
+            if problem is None:
+                return None
+            challenge = f'Bearer realm="LipsSandbox", error="invalid_token", error_description="{problem}"'
+            return _json_reply(
+                401, {"error": "invalid_token", "message": problem}, (("WWW-Authenticate", challenge),)
+            )
+        if authorization != f"token {settings.token}":
+            return _json_reply(401, {"message": "Unauthorized: missing or invalid token"})
+        if settings.api_key is not None and headers.get("x-api-key") != settings.api_key:
+            return _json_reply(401, {"message": "Unauthorized: missing or invalid x-api-key"})
+        return None
+
+    def answer_token(self, body: bytes, headers: Message) -> tuple[Reply, str | None]:
+        """Answer ``POST /oauth/token``, with its own faults; also returns the grant type for the log."""
+        with self._lock:
+            self._token_ordinal += 1
+            ordinal, settings, draw = self._token_ordinal, self._settings, self._token_rng.random()
+        if settings.token_latency_ms:
+            time.sleep(settings.token_latency_ms / 1000)
+        errors = settings.token_errors
+        if ordinal in errors if isinstance(errors, frozenset) else draw < errors:
+            return _json_reply(503, {"message": HTTPStatus(503).phrase}), None
+        answer = self._tokens.issue(body, headers.get("Content-Type") or "", settings)
+        return _json_reply(answer.status, answer.body), answer.grant_type
 
     def _denied(self, filters: Filters, settings: SandboxSettings) -> str | None:
         """The first forbidden gmaid the request touches, directly or through a gmcid."""
@@ -357,6 +420,12 @@ class LipsSandbox:
                 parsed = parse_query(parse_qs(query, keep_blank_values=True), settings.filter_utc_offset_hours)
                 ids = [row.id for row in self._select(parsed.filters, settings)]
                 return _json_reply(200, {"ids": ids, "count": len(ids)})
+            if route == ("GET", "contacts-truth"):
+                contacts = _contacts_query(parse_qs(query, keep_blank_values=True), self._settings)
+                ids = [contact.id for contact in self._select_contacts(contacts.filters, self._settings)]
+                return _json_reply(200, {"ids": ids, "count": len(ids)})
+            if route == ("POST", "expire-tokens"):
+                return _json_reply(200, {"expired": self.expire_tokens()})
             if route == ("GET", "mutations"):
                 return _json_reply(200, self.mutations)
         except ParamError as error:
@@ -373,7 +442,15 @@ def _retry_after(style: str, seconds: int) -> tuple[tuple[str, str], ...]:
     return (("Retry-After", value),)
 
 
-def _page(rows: list[Row], query: Query, settings: SandboxSettings) -> Reply:
+def _contacts_query(params: dict[str, list[str]], settings: SandboxSettings) -> Query:
+    """A ``/contacts`` query: the interactions' parameters, a gmaid required, dates bounding ``created_at``."""
+    parsed = parse_query(params, settings.filter_utc_offset_hours)
+    if not parsed.filters.advertisers:
+        raise ParamError("global_master_advertiser_id is required")
+    return parsed
+
+
+def _page(rows: Sequence[Row | ContactRow], query: Query, settings: SandboxSettings, key: str) -> Reply:
     """One listing page, built from cached per-record JSON, with the page-level faults."""
     per_page = min(query.per_page, settings.max_per_page)
     total_pages = max(1, math.ceil(len(rows) / per_page))
@@ -384,7 +461,7 @@ def _page(rows: list[Row], query: Query, settings: SandboxSettings) -> Reply:
     items = b", ".join(row.json() for row in rows[(page - 1) * per_page : page * per_page])
     if query.page in settings.malformed_pages:
         items += b",\n"  # the seed document's trailing comma: not JSON
-    return Reply(200, b'{"contact_interactions": [' + items + tail)
+    return Reply(200, b'{"' + key.encode() + b'": [' + items + tail)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -413,10 +490,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith(CONTROL_PREFIX):
             self._send(sandbox.control(self.command, path, query, body))
             return
-        if path in (LIST_PATH, TOTALS_PATH) and self.command == "GET":
+        grant_type = None
+        if path in API_PATHS and self.command == "GET":
             reply = sandbox.answer(path, query, self.headers)
-        elif path in (LIST_PATH, TOTALS_PATH):
-            reply = _json_reply(405, {"message": "Method Not Allowed"}, (("Allow", "GET"),))
+        elif path == TOKEN_PATH and self.command == "POST":
+            reply, grant_type = sandbox.answer_token(body, self.headers)
+        elif path in API_PATHS or path == TOKEN_PATH:
+            allowed = "POST" if path == TOKEN_PATH else "GET"
+            reply = _json_reply(405, {"message": "Method Not Allowed"}, (("Allow", allowed),))
         else:
             reply = _json_reply(404, {"message": "Not Found"})
         # Logged before answering, so a client that has its answer always finds the entry.
@@ -429,6 +510,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "params": parse_qs(query, keep_blank_values=True),
                 "headers": dict(self.headers.items()),
                 "status": 0 if reply is None else reply.status,
+                **({"grant_type": grant_type} if path == TOKEN_PATH else {}),
             }
         )
         if reply is None:

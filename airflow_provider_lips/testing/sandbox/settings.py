@@ -25,8 +25,9 @@ _MUTATION_KEYS = ("after_requests", "insert", "archive")
 class SandboxSettings:
     """Everything that can change how the sandbox answers.
 
-    Faults apply to ``/contact_interactions`` and ``/contact_interactions/totals``
-    (the page faults to the listing only), never to ``/_sandbox/*``. Random faults
+    Faults apply to ``/contact_interactions``, ``/contact_interactions/totals`` and
+    ``/contacts`` (the page faults to the listings only), never to ``/_sandbox/*`` or
+    the token endpoint, which has its own (``token_errors``, ``token_latency_ms``). Random faults
     draw from one generator seeded with ``fault_seed``, in request order.
     """
 
@@ -49,6 +50,15 @@ class SandboxSettings:
     wrong_page_pages: frozenset[int] = frozenset()  # 200 with page n+1 (label and records) instead of n
     mutate_during_walk: dict[str, int] | None = None  # {"after_requests", "insert", "archive"}: once
     redirect_to: str | None = None  # 302 to this base URL + the same path and query
+    # OAuth2 (POST /oauth/token): on when oauth_client_id is set; the API then also takes "Bearer <access token>".
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None
+    oauth_username: str | None = None  # the password grant's user
+    oauth_password: str | None = None
+    oauth_access_token_seconds: float = 7200.0  # the vendor's 2 hours; tests use a few seconds
+    oauth_refresh_token_seconds: float | None = None  # None: refresh tokens last until used
+    token_errors: frozenset[int] | float = frozenset()  # token request ordinals (since reset_log) or a fraction: 503
+    token_latency_ms: float = 0.0  # delay per token request
 
     def updated(self, **changes: Any) -> SandboxSettings:
         """A copy with ``changes`` applied; raises ValueError naming a bad or unknown setting."""
@@ -95,6 +105,11 @@ def _number(low: float, high: float) -> Callable[[Any], float]:
     return coerce
 
 
+def _optional_number(low: float, high: float) -> Callable[[Any], float | None]:
+    bounded = _number(low, high)
+    return lambda value: None if value is None else bounded(value)
+
+
 def _positive_int(value: Any) -> int:
     number = int(value)
     if number < 1:
@@ -118,7 +133,7 @@ def _pages(value: Any) -> frozenset[int]:
 
 
 def _optional_rate(value: Any) -> float | None:
-    return None if value is None else _number(1e-6, 1e9)(value)
+    return _optional_number(1e-6, 1e9)(value)
 
 
 def _as_of(value: Any) -> datetime | None:
@@ -187,4 +202,12 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "wrong_page_pages": _pages,
     "mutate_during_walk": _mutation,
     "redirect_to": _url,
+    "oauth_client_id": _optional_text,
+    "oauth_client_secret": _optional_text,
+    "oauth_username": _optional_text,
+    "oauth_password": _optional_text,
+    "oauth_access_token_seconds": _number(0.001, 1e7),
+    "oauth_refresh_token_seconds": _optional_number(0.001, 1e9),
+    "token_errors": _burst,
+    "token_latency_ms": _number(0.0, 600_000.0),
 }

@@ -325,7 +325,7 @@ def test_keep_alive_serves_many_requests_on_one_connection(serve: Serve) -> None
 
 def test_unknown_paths_and_methods(serve: Serve, client: requests.Session) -> None:
     sandbox = serve()
-    assert client.get(f"{sandbox.url}/contacts").status_code == 404
+    assert client.get(f"{sandbox.url}/fpd_events").status_code == 404
     assert client.post(f"{sandbox.url}/contact_interactions", params=ALL).status_code == 405
     assert [entry["status"] for entry in sandbox.requests] == [404, 405]
 
