@@ -1,0 +1,64 @@
+"""The daily DAG in a real deployment: connections made through the REST API, a scheduler, LocalExecutor workers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_lips.window import parse_timestamp
+from tests.deployment.conftest import ADVERTISERS, Site
+from tests.deployment.harness import wait_until
+from tests.support import expected_ids
+
+pytestmark = pytest.mark.deployment
+
+DAILY = "lips_contact_interactions_daily"
+ON_ASSET = "lips_contact_interactions_load_on_asset"
+LOOKBACK = timedelta(days=10)
+
+
+def warehouse_ids(site: Site) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(site.warehouse_url.replace("postgresql+psycopg2", "postgresql")) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM lips_contact_interactions ORDER BY id")]
+
+
+def run_window(run: dict[str, Any]) -> tuple[datetime, datetime]:
+    return parse_timestamp(run["data_interval_start"]) - LOOKBACK, parse_timestamp(run["data_interval_end"])
+
+
+def test_daily_dag_in_a_real_deployment(site: Site) -> None:
+    client = site.airflow.client
+    client.wait_for_dag(DAILY)
+    client.wait_for_dag(ON_ASSET)
+    assert client.get(f"/dags/{ON_ASSET}")["is_paused"] is True  # paused on creation: an opt-in alternative
+    client.unpause(ON_ASSET)
+    client.unpause(DAILY)  # catchup=False: the scheduler also starts the latest interval's run
+    run_id = client.trigger(DAILY, logical_date="2026-11-21T00:00:00Z")
+    run = client.wait_for_run(DAILY, run_id)
+    states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in client.task_instances(DAILY, run_id)}
+    assert run["state"] == "success", states
+    assert set(states.values()) == {"success"}
+    assert sum(task == "advertiser.pull" for task, _ in states) == len(ADVERTISERS)
+
+    # Every finished daily run (the triggered one and the scheduler's own) is in the warehouse, exactly.
+    runs = wait_until(
+        lambda: [r for r in client.dag_runs(DAILY)] if all(r["state"] in ("success", "failed") for r in client.dag_runs(DAILY)) else None,
+        150, "every daily run to finish",
+    )
+    assert {r["state"] for r in runs} == {"success"}
+    truth: set[int] = set()
+    for finished in runs:
+        start, end = run_window(finished)
+        for gmaid in ADVERTISERS:
+            truth |= expected_ids(site.sandbox.interactions, start, end, global_master_advertiser_id=gmaid)
+    assert truth and warehouse_ids(site) == sorted(truth)
+
+    # The scheduler turned the pulls' asset events into runs of the asset-scheduled DAG.
+    asset_runs = wait_until(
+        lambda: [r for r in client.dag_runs(ON_ASSET) if r["state"] == "success"] or None, 90, "an asset-triggered run"
+    )
+    assert {r["run_type"] for r in asset_runs} == {"asset_triggered"}
