@@ -173,14 +173,18 @@ def check_batch_size(batch_size: object) -> int:
 
 def check_table_names(interactions_table: str, contacts_table: str) -> None:
     """Reject table names that are not plain SQL identifiers, as they are put into SQL text."""
-    for parameter, value in (("interactions_table", interactions_table), ("contacts_table", contacts_table)):
-        if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-            raise LipsValidationError(
-                f"{parameter} must be a plain SQL identifier (letters, digits, underscores, "
-                f"not starting with a digit, at most 47 characters), got {value!r}"
-            )
+    _check_identifier("interactions_table", interactions_table)
+    _check_identifier("contacts_table", contacts_table)
     if interactions_table.lower() == contacts_table.lower():
         raise LipsValidationError(f"interactions_table and contacts_table must differ, both are {interactions_table!r}")
+
+
+def _check_identifier(parameter: str, value: object) -> None:
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise LipsValidationError(
+            f"{parameter} must be a plain SQL identifier (letters, digits, underscores, "
+            f"not starting with a digit, at most 47 characters), got {value!r}"
+        )
 
 
 def load_contact_interactions(
@@ -207,16 +211,51 @@ def load_contact_interactions(
     """
     check_batch_size(batch_size)
     check_table_names(interactions_table, contacts_table)
+    return _load(source, sql_conn_id, interactions_table, contacts_table, batch_size, listed_contacts=False)
+
+
+def load_contacts(
+    source: str | ObjectStoragePath | Mapping[str, Any],
+    sql_conn_id: str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    contacts_table: str = DEFAULT_CONTACTS_TABLE,
+) -> LoadResult:
+    """
+    Upsert one JSON Lines file of ``/contacts`` records (``LipsContactsOperator``) in one transaction.
+
+    The rows go into the same table, with the same newest-wins rule, as the contacts embedded
+    in interactions: a listed contact's version is its ``updated_at`` (else ``created_at``)
+    with ``version_interaction_id`` 0, so an interaction's snapshot of the same moment wins
+    the tie, and the result does not depend on which file is loaded first.
+    Arguments, manifest check and errors as for :func:`load_contact_interactions`.
+    """
+    check_batch_size(batch_size)
+    _check_identifier("contacts_table", contacts_table)
+    return _load(source, sql_conn_id, None, contacts_table, batch_size, listed_contacts=True)
+
+
+def _load(
+    source: str | ObjectStoragePath | Mapping[str, Any],
+    sql_conn_id: str,
+    interactions_table: str | None,
+    contacts_table: str,
+    batch_size: int,
+    *,
+    listed_contacts: bool,
+) -> LoadResult:
+    """Resolve, open and load one file in one transaction (both public loads end here)."""
     path, uri, expected_records = _resolve_source(source)
     hook = _get_hook(sql_conn_id)
     dialect = _get_dialect(hook, sql_conn_id)
-    loader = _Loader(dialect, uri, interactions_table, contacts_table, batch_size)
+    loader = _Loader(dialect, uri, interactions_table or "", contacts_table, batch_size, listed_contacts=listed_contacts)
+    tables = (contacts_table,) if interactions_table is None else (interactions_table, contacts_table)
     started = time.monotonic()
     with path.open("rb") as handle:
         conn = hook.get_conn()
         try:
             cursor = conn.cursor()
-            dialect.begin(conn, cursor, (interactions_table, contacts_table))
+            dialect.begin(conn, cursor, tables)
             result = loader.load(cursor, handle)
             if expected_records is not None and result.records != expected_records:
                 raise LipsBadFileError(
@@ -237,7 +276,7 @@ def load_contact_interactions(
         dialect.name,
         result.records,
         result.interactions,
-        interactions_table,
+        interactions_table or "-",
         result.contacts,
         contacts_table,
         time.monotonic() - started,
@@ -300,9 +339,17 @@ class _Loader:
     """Streams one file into the tables through an open transaction."""
 
     def __init__(
-        self, dialect: _Dialect, uri: str, interactions_table: str, contacts_table: str, batch_size: int
+        self,
+        dialect: _Dialect,
+        uri: str,
+        interactions_table: str,
+        contacts_table: str,
+        batch_size: int,
+        *,
+        listed_contacts: bool = False,
     ) -> None:
         self.dialect = dialect
+        self.listed_contacts = listed_contacts  # the file holds /contacts records, not interactions
         self.uri = uri
         self.interactions_table = interactions_table
         self.contacts_table = contacts_table
@@ -321,12 +368,13 @@ class _Loader:
         )
 
     def load(self, cursor: Any, handle: IO[bytes]) -> LoadResult:
-        for table, columns in ((self.interactions_table, _INTERACTION_COLUMNS), (self.contacts_table, _CONTACT_COLUMNS)):
-            cursor.execute(self._create_sql(table, columns))
-        cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {self.interactions_table}_occurred_at_idx "
-            f"ON {self.interactions_table} (occurred_at)"
-        )
+        cursor.execute(self._create_sql(self.contacts_table, _CONTACT_COLUMNS))
+        if not self.listed_contacts:
+            cursor.execute(self._create_sql(self.interactions_table, _INTERACTION_COLUMNS))
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {self.interactions_table}_occurred_at_idx "
+                f"ON {self.interactions_table} (occurred_at)"
+            )
         records = 0
         interaction_ids: set[int] = set()
         contact_ids: set[int] = set()
@@ -335,23 +383,27 @@ class _Loader:
         first_line = last_line = 0
         for line_no, record in self._records(handle):
             try:
-                interaction = _interaction_row(record)
-                contact = _contact_row(record, interaction)
+                if self.listed_contacts:
+                    interaction, contact = None, _listed_contact_row(record)
+                else:
+                    interaction = _interaction_row(record)
+                    contact = _contact_row(record, interaction)
             except (ValueError, TypeError) as exc:
                 raise LipsBadFileError(f"{self.uri}:{line_no}: {exc}") from exc
             records += 1
             first_line, last_line = first_line or line_no, line_no
-            interaction_ids.add(interaction["id"])
-            interactions.append(interaction)
+            if interaction is not None:
+                interaction_ids.add(interaction["id"])
+                interactions.append(interaction)
             if contact is not None:
                 contact_ids.add(contact["id"])
                 kept = contacts.get(contact["id"])
                 if kept is None or _version(contact) >= _version(kept):
                     contacts[contact["id"]] = contact
-            if len(interactions) >= self.batch_size:
+            if max(len(interactions), len(contacts)) >= self.batch_size:
                 self._flush(cursor, interactions, contacts, f"{first_line}-{last_line}")
                 interactions, contacts, first_line = [], {}, 0
-        if interactions:
+        if interactions or contacts:
             self._flush(cursor, interactions, contacts, f"{first_line}-{last_line}")
         return LoadResult(self.uri, records, len(interaction_ids), len(contact_ids))
 
@@ -464,16 +516,32 @@ def _contact_row(record: Mapping[str, Any], interaction: Mapping[str, Any]) -> d
         contact_id = interaction["contact_id"]
     if contact_id is None:
         return None
-    created_at = _timestamp(contact.get("created_at"), "contact.created_at")
-    updated_at = _timestamp(contact.get("updated_at"), "contact.updated_at")
+    row = _contact_fields(contact, contact_id, "contact.")
+    row["version_at"] = row["updated_at"] or interaction["created_at"] or interaction["occurred_at"]
+    row["version_interaction_id"] = interaction["id"]
+    return row
+
+
+# A listed contact without any timestamp is older than every versioned one.
+_UNKNOWN_VERSION = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _listed_contact_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``/contacts`` record, versioned by its update (else creation) time; no interaction: id 0."""
+    row = _contact_fields(record, _integer(record.get("id"), "id", required=True), "")
+    row["version_at"] = row["updated_at"] or row["created_at"] or _UNKNOWN_VERSION
+    row["version_interaction_id"] = 0
+    return row
+
+
+def _contact_fields(contact: Mapping[str, Any], contact_id: int | None, where: str) -> dict[str, Any]:
+    """The typed columns and ``raw`` of a contact, wherever it came from."""
     return {
         "id": contact_id,
         **{name: _text(contact.get(name)) for name in ("first_name", "last_name", "email", "company", "title")},
         "phone_numbers": contact.get("phone_numbers"),
-        "created_at": created_at,
-        "updated_at": updated_at,
-        "version_at": updated_at or interaction["created_at"] or interaction["occurred_at"],
-        "version_interaction_id": interaction["id"],
+        "created_at": _timestamp(contact.get("created_at"), f"{where}created_at"),
+        "updated_at": _timestamp(contact.get("updated_at"), f"{where}updated_at"),
         "raw": contact,
     }
 
