@@ -26,7 +26,7 @@ _SETTING_FLAGS = (
     ("--latency-ms", "latency_ms", "fixed delay per API request"),
     ("--latency-jitter-ms", "latency_jitter_ms", "extra uniform random delay per API request"),
     ("--rate-limit", "rate_limit_rps", "requests per sliding second before 429"),
-    ("--retry-after-format", "retry_after_format", "seconds | http-date | none"),
+    ("--retry-after-format", "retry_after_format", "none (default, as documented) | seconds | http-date"),
     ("--burst-429", "burst_429", "request ordinals answered 429 (3,7) or a fraction (0.1)"),
     ("--error-rate", "error_rate", "fraction of API requests answered 500/502/503/504"),
     ("--drop-rate", "drop_rate", "fraction of API requests whose connection is closed unanswered"),
@@ -47,6 +47,12 @@ _SETTING_FLAGS = (
     ("--refresh-token-seconds", "oauth_refresh_token_seconds", "refresh token lifetime (default: until used)"),
     ("--token-errors", "token_errors", "token request ordinals answered 503 (1,2) or a fraction (0.5)"),
     ("--token-latency-ms", "token_latency_ms", "delay per token request"),
+    ("--totals-shape", "totals_shape", "nested (default, as documented) | flat (older deployments)"),
+    ("--event-type-style", "event_type_style", "plain (call, default) | class (CallEvent)"),
+    ("--occurred-field", "occurred_field", "occurred_at (default) | occured_at"),
+    ("--contacts-without-id", "contacts_without_id", "fraction of interactions whose contact has no id and no contact_id"),
+    ("--phone-extensions", "phone_extensions", "fraction of interactions whose phone numbers carry ' x<ext>'"),
+    ("--timestamp-offset-hours", "timestamp_offset_hours", "serve timestamps at this UTC offset (default: ...Z)"),
 )
 
 

@@ -116,6 +116,7 @@ class LipsSandbox:
         self._tokens = TokenIssuer()
         self._token_ordinal = 0  # token requests since start or reset_log(): token_errors counts these
         self._token_rng = random.Random(self._settings.fault_seed)  # apart, so data faults keep their sequence
+        self._deleted: list[int] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -211,7 +212,8 @@ class LipsSandbox:
 
         Keywords are the query parameters (``global_master_advertiser_id``,
         ``event_type``, ``start_date``...; ``phone_numbers`` stands for
-        ``event_params[phone_numbers]``). Raises ParamError like the server's 422.
+        ``event_params[phone_numbers]``); ``archived=True`` answers the archived set
+        instead of the live one, as the listing does. Raises ParamError like the server's 422.
         """
         params = {(PHONE_PARAM if name == "phone_numbers" else name): _param_values(v) for name, v in filters.items()}
         settings = self._settings
@@ -237,15 +239,31 @@ class LipsSandbox:
 
         Benchmarks call this before timing; otherwise records are encoded on first serve.
         """
-        self._store.encode_all()
+        self._store.encode_all(self._settings.presentation)
 
     def insert(self, interaction: dict[str, Any]) -> None:
         """Add an interaction (copied; its id must be new)."""
         self._store.insert(interaction)
 
     def archive(self, interaction_id: int, at: datetime | None = None) -> None:
-        """Archive an interaction now (or ``at``): it leaves default listings."""
+        """Archive an interaction now (or ``at``): it leaves default listings and shows with ``archived=true``."""
         self._store.archive(interaction_id, to_ms(at) if at else int(time.time() * 1000))
+
+    def unarchive(self, interaction_id: int) -> None:
+        """Make an archived interaction live again (``archived_at`` cleared)."""
+        self._store.unarchive(interaction_id)
+
+    def delete(self, interaction_id: int) -> None:
+        """Delete an interaction: from now on neither live nor archived listings show it."""
+        self._store.delete(interaction_id)
+        with self._lock:
+            self._deleted.append(interaction_id)
+
+    @property
+    def deleted(self) -> list[int]:
+        """Ids removed with :meth:`delete`, in order."""
+        with self._lock:
+            return list(self._deleted)
 
     # Request handling -----------------------------------------------------------------------
 
@@ -316,7 +334,7 @@ class LipsSandbox:
             return _page(self._select_contacts(parsed.filters, settings), parsed, settings, "contacts")
         rows = self._select(parsed.filters, settings)
         if path == TOTALS_PATH:
-            return _json_reply(200, InteractionStore.totals(rows))
+            return _json_reply(200, InteractionStore.totals(rows, settings.totals_shape))
         reply = _page(rows, parsed, settings, "contact_interactions")
         self._after_listing(parsed.filters)
         return reply
@@ -398,8 +416,28 @@ class LipsSandbox:
             self._store.archive(row.id, now_ms)
             self._mutations["archived"].append(row.id)
 
+    def _change(self, action: str, body: bytes) -> dict[str, Any]:
+        """Archive, unarchive or delete interactions between runs, as the vendor's users do."""
+        ids, at = _ids(body)
+        unknown = [interaction_id for interaction_id in ids if not self._store.has(interaction_id)]
+        if unknown:
+            raise KeyError(f"no interaction(s) {unknown}; nothing changed")
+        for interaction_id in ids:
+            if action == "archive":
+                self.archive(interaction_id, at)
+            elif action == "unarchive":
+                self.unarchive(interaction_id)
+            else:
+                self.delete(interaction_id)
+        return {action: ids}
+
     def control(self, method: str, path: str, query: str, body: bytes) -> Reply:
-        """``/_sandbox/*``: inspection and configuration for a sandbox in another process."""
+        """``/_sandbox/*``: inspection and configuration for a sandbox in another process.
+
+        ``POST /_sandbox/archive|unarchive|delete`` with ``{"ids": [...]}`` (archive also
+        takes ``"at"``) change interactions between runs; ``GET /_sandbox/truth?...&archived=true``
+        answers the archived set, ``GET /_sandbox/deleted`` the deleted ids.
+        """
         route = (method, path[len(CONTROL_PREFIX) :])
         try:
             if route == ("GET", "requests"):
@@ -428,11 +466,27 @@ class LipsSandbox:
                 return _json_reply(200, {"expired": self.expire_tokens()})
             if route == ("GET", "mutations"):
                 return _json_reply(200, self.mutations)
+            if route == ("GET", "deleted"):
+                return _json_reply(200, {"ids": self.deleted})
+            if method == "POST" and route[1] in ("archive", "unarchive", "delete"):
+                return _json_reply(200, self._change(route[1], body))
         except ParamError as error:
             return _json_reply(422, {"message": str(error)})
+        except KeyError as error:
+            return _json_reply(404, {"message": str(error.args[0])})
         except ValueError as error:  # includes json.JSONDecodeError
             return _json_reply(400, {"message": str(error)})
         return _json_reply(404, {"message": f"no sandbox endpoint {method} {path}"})
+
+
+def _ids(body: bytes) -> tuple[list[int], datetime | None]:
+    """``{"ids": [...], "at": "<ISO datetime>"}`` of an archive/unarchive/delete control request."""
+    changes = json.loads(body or b"{}")
+    ids = changes.get("ids") if isinstance(changes, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ValueError('expected {"ids": [<interaction id>, ...]}')
+    at = changes.get("at")
+    return ids, None if at is None else datetime.fromisoformat(str(at).replace("Z", "+00:00"))
 
 
 def _retry_after(style: str, seconds: int) -> tuple[tuple[str, str], ...]:
@@ -458,7 +512,10 @@ def _page(rows: Sequence[Row | ContactRow], query: Query, settings: SandboxSetti
     if query.page in settings.missing_key_pages:
         return _json_reply(200, {"page": page, "total_pages": total_pages, "per_page": per_page})
     tail = f'], "page": {page}, "total_pages": {total_pages}, "per_page": {per_page}}}'.encode()
-    items = b", ".join(row.json() for row in rows[(page - 1) * per_page : page * per_page])
+    style = settings.presentation  # interactions only: contacts are served as built
+    items = b", ".join(
+        row.json(style) if isinstance(row, Row) else row.json() for row in rows[(page - 1) * per_page : page * per_page]
+    )
     if query.page in settings.malformed_pages:
         items += b",\n"  # the seed document's trailing comma: not JSON
     return Reply(200, b'{"' + key.encode() + b'": [' + items + tail)

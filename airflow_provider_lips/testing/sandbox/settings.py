@@ -15,9 +15,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["RETRY_AFTER_FORMATS", "SandboxSettings"]
+from airflow_provider_lips.testing.sandbox.shapes import TOTALS_SHAPES, Presentation
+
+__all__ = ["EVENT_TYPE_STYLES", "OCCURRED_FIELDS", "RETRY_AFTER_FORMATS", "SandboxSettings"]
 
 RETRY_AFTER_FORMATS = ("seconds", "http-date", "none")
+EVENT_TYPE_STYLES = ("plain", "class")
+OCCURRED_FIELDS = ("occurred_at", "occured_at")
 _MUTATION_KEYS = ("after_requests", "insert", "archive")
 
 
@@ -29,6 +33,11 @@ class SandboxSettings:
     ``/contacts`` (the page faults to the listings only), never to ``/_sandbox/*`` or
     the token endpoint, which has its own (``token_errors``, ``token_latency_ms``). Random faults
     draw from one generator seeded with ``fault_seed``, in request order.
+
+    ``totals_shape="nested"`` and ``retry_after_format="none"`` answer as the vendor
+    documents (they become the defaults once the client reads them). The shape switches
+    serve the variants its other documents and older deployments show (see
+    :mod:`~airflow_provider_lips.testing.sandbox.shapes`).
     """
 
     token: str = "sandbox-token"  # expected "Authorization: token <token>"
@@ -41,7 +50,7 @@ class SandboxSettings:
     latency_ms: float = 0.0  # fixed delay per request
     latency_jitter_ms: float = 0.0  # plus uniform random [0, jitter)
     rate_limit_rps: float | None = None  # 429 once this many requests were admitted in the last second
-    retry_after_format: str = "seconds"  # Retry-After on 429: "seconds", "http-date" or "none"
+    retry_after_format: str = "seconds"  # Retry-After on 429: "none" (as documented), "seconds" or "http-date"
     burst_429: frozenset[int] | float = frozenset()  # request ordinals (since reset_log) or a fraction: 429
     error_rate: float = 0.0  # fraction answered 500/502/503/504
     drop_rate: float = 0.0  # fraction whose connection is closed without a response
@@ -59,6 +68,23 @@ class SandboxSettings:
     oauth_refresh_token_seconds: float | None = None  # None: refresh tokens last until used
     token_errors: frozenset[int] | float = frozenset()  # token request ordinals (since reset_log) or a fraction: 503
     token_latency_ms: float = 0.0  # delay per token request
+    totals_shape: str = "flat"  # "nested" ({"totals": {...}, "unread", "channel"}, documented) or "flat" (older)
+    event_type_style: str = "plain"  # "plain" (call) or "class" (CallEvent, as in the vendor's show example)
+    occurred_field: str = "occurred_at"  # or "occured_at" (the vendor's field tables and CRM payloads)
+    contacts_without_id: float = 0.0  # fraction of interactions served with a contact without id, no contact_id
+    phone_extensions: float = 0.0  # fraction of interactions whose contact's numbers end in " x<ext>"
+    timestamp_offset_hours: float | None = None  # None: UTC "...000Z"; else that offset, e.g. -8 -> "-08:00"
+
+    @property
+    def presentation(self) -> Presentation:
+        """The record spelling switches, as one hashable value."""
+        return Presentation(
+            self.event_type_style,
+            self.occurred_field,
+            self.contacts_without_id,
+            self.phone_extensions,
+            self.timestamp_offset_hours,
+        )
 
     def updated(self, **changes: Any) -> SandboxSettings:
         """A copy with ``changes`` applied; raises ValueError naming a bad or unknown setting."""
@@ -146,10 +172,13 @@ def _as_of(value: Any) -> datetime | None:
     return moment
 
 
-def _retry_after_format(value: Any) -> str:
-    if value not in RETRY_AFTER_FORMATS:
-        raise ValueError(f"expected one of {', '.join(RETRY_AFTER_FORMATS)}")
-    return str(value)
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def coerce(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return str(value)
+
+    return coerce
 
 
 def _burst(value: Any) -> frozenset[int] | float:
@@ -193,7 +222,7 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "latency_ms": _number(0.0, 600_000.0),
     "latency_jitter_ms": _number(0.0, 600_000.0),
     "rate_limit_rps": _optional_rate,
-    "retry_after_format": _retry_after_format,
+    "retry_after_format": _one_of(RETRY_AFTER_FORMATS),
     "burst_429": _burst,
     "error_rate": _number(0.0, 1.0),
     "drop_rate": _number(0.0, 1.0),
@@ -210,4 +239,10 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "oauth_refresh_token_seconds": _optional_number(0.001, 1e9),
     "token_errors": _burst,
     "token_latency_ms": _number(0.0, 600_000.0),
+    "totals_shape": _one_of(TOTALS_SHAPES),
+    "event_type_style": _one_of(EVENT_TYPE_STYLES),
+    "occurred_field": _one_of(OCCURRED_FIELDS),
+    "contacts_without_id": _number(0.0, 1.0),
+    "phone_extensions": _number(0.0, 1.0),
+    "timestamp_offset_hours": _optional_number(-23.99, 23.99),
 }

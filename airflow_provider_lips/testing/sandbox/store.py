@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import threading
 from bisect import bisect_left
-from collections import Counter
 from typing import Any
 
 from airflow_provider_lips.testing.sandbox.data import format_timestamp, gc_paused, parse_timestamp
 from airflow_provider_lips.testing.sandbox.query import Filters
+from airflow_provider_lips.testing.sandbox.shapes import CANONICAL, Presentation, present, totals_body
 
 __all__ = ["InteractionStore", "Row"]
 
@@ -30,6 +30,7 @@ class Row:
         "advertiser",
         "archived",
         "body",
+        "body_style",
         "campaign",
         "channel",
         "created_ms",
@@ -54,13 +55,19 @@ class Row:
         self.phones = frozenset(entry.get("phone_number") for entry in contact.get("phone_numbers") or ())
         self.archived = record.get("archived_at") is not None
         self.body: bytes | None = None
+        self.body_style: Presentation | None = None
         self.sort_key = (-self.occurred_ms, -self.id)  # ascending key for occurred_at DESC, id DESC
 
-    def json(self) -> bytes:
-        """The record's JSON, encoded on first use (encoding 200k records up front costs seconds)."""
-        if self.body is None:
-            self.body = _encode(self.record).encode()
-        return self.body
+    def json(self, style: Presentation = CANONICAL) -> bytes:
+        """The record's JSON as served under ``style``, encoded on first use and kept for that style.
+
+        Encoding 200k records up front costs seconds; styles change between tests, not between pages.
+        """
+        body = self.body
+        if body is None or self.body_style != style:
+            body = _encode(present(self.record, style)).encode()
+            self.body, self.body_style = body, style
+        return body
 
 
 class InteractionStore:
@@ -87,18 +94,22 @@ class InteractionStore:
         with self._lock:
             return [row.record for row in self._rows]
 
-    def encode_all(self) -> None:
+    def encode_all(self, style: Presentation = CANONICAL) -> None:
         """Encode every record's JSON now rather than on first serve."""
         with self._lock:
             rows = list(self._rows)
         with gc_paused():
             for row in rows:
-                row.json()
+                row.json(style)
 
     def latest_created_ms(self) -> int:
         """The newest ``created_at``: the data's own notion of "now"."""
         with self._lock:
             return max((row.created_ms for row in self._rows), default=0)
+
+    def has(self, interaction_id: int) -> bool:
+        with self._lock:
+            return interaction_id in self._by_id
 
     def max_id(self) -> int:
         with self._lock:
@@ -137,13 +148,9 @@ class InteractionStore:
         ]
 
     @staticmethod
-    def totals(rows: list[Row]) -> dict[str, int]:
-        """The ``/contact_interactions/totals`` body for a selection."""
-        counts = Counter(row.event_type for row in rows)
-        result = {"events": len(rows)}
-        for event_type in sorted({"call", "form", "chat", "booking"} | {str(t) for t in counts if t}):
-            result[f"{event_type}_events"] = counts[event_type]
-        return result
+    def totals(rows: list[Row], shape: str = "nested") -> dict[str, Any]:
+        """The ``/contact_interactions/totals`` body for a selection, nested (documented) or flat (older)."""
+        return totals_body((row.record for row in rows), shape)
 
     def insert(self, record: dict[str, Any]) -> None:
         """Add a record (a copy); its id must be new."""
@@ -160,12 +167,29 @@ class InteractionStore:
 
     def archive(self, interaction_id: int, at_ms: int) -> None:
         """Set ``archived_at``: the record leaves default listings and shows with ``archived=true``."""
+        self._set_archived_at(interaction_id, format_timestamp(at_ms))
+
+    def unarchive(self, interaction_id: int) -> None:
+        """Clear ``archived_at``: the record is live again."""
+        self._set_archived_at(interaction_id, None)
+
+    def delete(self, interaction_id: int) -> None:
+        """Remove the record: neither live nor archived listings show it any more."""
         with self._lock:
-            row = self._by_id[interaction_id]
-            row.record = {
-                **row.record,
-                "archived_at": format_timestamp(at_ms),
-            }  # copy: the caller's dict stays as given
-            row.archived = True
+            row = self._by_id.pop(self._known(interaction_id))
+            index = bisect_left(self._keys, row.sort_key)
+            del self._keys[index], self._rows[index]
+            self._cache.clear()
+
+    def _set_archived_at(self, interaction_id: int, archived_at: str | None) -> None:
+        with self._lock:
+            row = self._by_id[self._known(interaction_id)]
+            row.record = {**row.record, "archived_at": archived_at}  # copy: the caller's dict stays as given
+            row.archived = archived_at is not None
             row.body = None
             self._cache.clear()
+
+    def _known(self, interaction_id: int) -> int:
+        if interaction_id not in self._by_id:
+            raise KeyError(f"no interaction {interaction_id}")
+        return interaction_id

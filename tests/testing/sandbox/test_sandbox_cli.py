@@ -45,6 +45,12 @@ def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: 
             "USA_3",
             "--burst-429",
             "5",
+            "--event-type-style",
+            "class",
+            "--totals-shape",
+            "flat",
+            "--timestamp-offset-hours",
+            "-8",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -63,7 +69,8 @@ def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: 
         first = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "per_page": "500"}, headers=auth)
         body = first.json()
         assert first.status_code == 200 and body["per_page"] == 50 and len(body["contact_interactions"]) == 50
-        assert all("2026-10-01" <= r["occurred_at"][:10] < "2026-10-08" for r in body["contact_interactions"])
+        assert all("2026-09-30" <= r["occurred_at"][:10] < "2026-10-08" for r in body["contact_interactions"])
+        assert all(r["occurred_at"].endswith("-08:00") and r["event_type"].endswith("Event") for r in body["contact_interactions"])
         malformed = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "page": "2"}, headers=auth)
         assert malformed.status_code == 200
         try:
@@ -74,7 +81,9 @@ def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: 
         assert requests.get(listing, params={"global_master_advertiser_id": "USA_3"}, headers=auth).status_code == 403
         assert requests.get(listing, params={"global_master_advertiser_id": "USA_1"}).status_code == 401
         assert requests.get(listing, params={"global_master_advertiser_id": "USA_1"}, headers=auth).status_code == 429
-        assert len(requests.get(f"{url}/_sandbox/requests").json()) == 5
+        totals = requests.get(f"{url}/contact_interactions/totals", params={"global_master_advertiser_id": "USA_1"}, headers=auth)
+        assert "totals" not in totals.json() and totals.json()["events"] >= body["per_page"]  # --totals-shape flat
+        assert len(requests.get(f"{url}/_sandbox/requests").json()) == 6
     finally:
         process.send_signal(stop_signal)
         stdout, stderr = process.communicate(timeout=10)

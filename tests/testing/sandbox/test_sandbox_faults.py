@@ -36,8 +36,19 @@ def test_latency_and_jitter_delay_each_request(serve: Serve, client: requests.Se
     assert time.perf_counter() - began < 0.1  # control endpoints are never delayed
 
 
+def test_rate_limit_answers_429_without_retry_after_as_documented(serve: Serve, client: requests.Session) -> None:
+    """The vendor documents the body and no header: clients must wait for the window to end on their own."""
+    sandbox = serve(rate_limit_rps=3, retry_after_format="none")
+    responses = [client.get(f"{sandbox.url}/contact_interactions", params=USA_1) for _ in range(6)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429, 429, 429]
+    assert responses[3].json() == {"message": "Too Many Requests"}
+    assert "Retry-After" not in responses[3].headers
+    time.sleep(1.05)
+    assert client.get(f"{sandbox.url}/contact_interactions", params=USA_1).status_code == 200
+
+
 def test_rate_limit_answers_429_with_retry_after_seconds(serve: Serve, client: requests.Session) -> None:
-    sandbox = serve(rate_limit_rps=3)
+    sandbox = serve(rate_limit_rps=3, retry_after_format="seconds")
     responses = [client.get(f"{sandbox.url}/contact_interactions", params=USA_1) for _ in range(6)]
     assert [r.status_code for r in responses] == [200, 200, 200, 429, 429, 429]
     assert responses[3].json() == {"message": "Too Many Requests"}

@@ -251,15 +251,40 @@ def test_event_type_and_channel_array_filters(
     assert [r["id"] for r in body["contact_interactions"]] == expected[:100] and expected
 
 
-def test_totals_match_the_listing(serve: Serve, client: requests.Session, records: list[dict[str, Any]]) -> None:
-    sandbox = serve()
+def test_totals_match_the_listing_in_the_documented_nested_shape(
+    serve: Serve, client: requests.Session, records: list[dict[str, Any]]
+) -> None:
+    sandbox = serve(totals_shape="nested")
     params = {"global_master_advertiser_id": "USA_2", "start_date": "2026-10-03", "end_date": "2026-10-09"}
-    totals = client.get(f"{sandbox.url}/contact_interactions/totals", params=params).json()
+    body = client.get(f"{sandbox.url}/contact_interactions/totals", params=params).json()
     listed = walk(client, sandbox.url, **params, per_page=100)
     by_id = {r["id"]: r for r in records}
-    assert totals["events"] == len(listed) > 0
+    assert set(body) == {"totals", "unread", "channel"}
+    totals = body["totals"]
+    assert set(totals) == {"events", "call_events", "form_events", "chat_events", "booking_events", "lsa_events"}
+    assert totals["events"] == len(listed) > 0 and totals["lsa_events"] == 0
     for event_type in ("call", "form", "chat", "booking"):
         assert totals[f"{event_type}_events"] == sum(by_id[i]["event_type"] == event_type for i in listed)
+    assert body["unread"] == totals  # the generated records carry no "read" flag
+    assert set(body["channel"]) == {"display", "search", "social", "chat", "other", "none"}
+    for channel, count in body["channel"].items():
+        assert count == sum(by_id[i]["channel"] == channel for i in listed)
+    assert sum(body["channel"].values()) == totals["events"]
+
+
+def test_totals_in_the_older_flat_shape(serve: Serve, client: requests.Session, records: list[dict[str, Any]]) -> None:
+    sandbox = serve(totals_shape="flat")
+    params = {"global_master_advertiser_id": "USA_2", "start_date": "2026-10-03", "end_date": "2026-10-09"}
+    flat = client.get(f"{sandbox.url}/contact_interactions/totals", params=params).json()
+    listed = walk(client, sandbox.url, **params, per_page=100)
+    by_id = {r["id"]: r for r in records}
+    assert set(flat) == {"events", "call_events", "form_events", "chat_events", "booking_events"}
+    assert flat["events"] == len(listed) > 0
+    for event_type in ("call", "form", "chat", "booking"):
+        assert flat[f"{event_type}_events"] == sum(by_id[i]["event_type"] == event_type for i in listed)
+    sandbox.configure(totals_shape="nested")
+    nested = client.get(f"{sandbox.url}/contact_interactions/totals", params=params).json()
+    assert nested["totals"] == {**flat, "lsa_events": 0}
 
 
 def test_archived_records_leave_listings_and_show_with_archived_true(
