@@ -8,6 +8,9 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# The vendor: "Rate limit configuration consists of a per second request limit", and past it
+# "clients must back off until the end of the current rate limit window".
+RATE_LIMIT_WINDOW_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,19 @@ class RetryPolicy:
         hinted = parse_retry_after(retry_after)
         wait = hinted if hinted is not None else self.backoff(attempt)
         return min(wait, self.max_wait)
+
+    def wait_after_429(self, attempt: int, retry_after: str | None) -> float:
+        """How long every request of the task holds after a 429: the one rule, so a shared budget can reuse it.
+
+        ``Retry-After`` wins when the server sends one. Without it (the documented case) the wait
+        lasts until the vendor's current one-second window is over: we know neither its alignment
+        nor whether it slides, but one full window after the refusal is past its end either way.
+        A request refused again and again waits longer (its backoff), never above ``max_wait``.
+        """
+        hinted = parse_retry_after(retry_after)
+        if hinted is not None:
+            return min(hinted, self.max_wait)
+        return min(max(RATE_LIMIT_WINDOW_SECONDS, self.backoff(attempt)), max(self.max_wait, RATE_LIMIT_WINDOW_SECONDS))
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import IO
+from datetime import datetime
+from typing import IO, Any
 from urllib.parse import urlsplit
 from uuid import uuid4
 
@@ -15,6 +21,11 @@ from airflow_provider_lips.exceptions import LipsValidationError
 
 _EXAMPLES = "e.g. 'file:///data/lips/interactions.jsonl' or 's3://aws_default@my-bucket/lips/interactions.jsonl'"
 _LOCAL_SCHEMES = ("", "file", "local")
+# Who writes a temporary object, in its name: lets a later write tell a dead writer's leftover
+# from a live one's on the same machine (host names reduced to what object keys keep safely).
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40]
+
+log = logging.getLogger(__name__)
 
 
 def resolve_destination(value: str | ObjectStoragePath) -> ObjectStoragePath:
@@ -49,10 +60,13 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
     """Write to a hidden temporary object beside ``destination``, then move it into place.
 
     Readers see either the previous complete file or the new complete one; on any error
-    the temporary object is removed and ``destination`` is left as it was.
+    the temporary object is removed and ``destination`` is left as it was. A writer killed
+    outright (SIGKILL, OOM, a lost node) cannot clean up: the next successful write to the
+    same target removes what such writers left (see :func:`remove_leftovers`).
     """
+    started = time.time()
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.parent / f".{destination.name}.{uuid4().hex[:12]}.partial"
+    partial = destination.parent / f".{destination.name}.{uuid4().hex[:12]}-{os.getpid()}-{_HOST}.partial"
     try:
         # Through the filesystem directly: ObjectStoragePath.open() would report every write
         # to Airflow's hook-lineage collector; the operator reports lineage once instead.
@@ -63,3 +77,58 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
         with suppress(Exception):
             partial.unlink(missing_ok=True)
         raise
+    remove_leftovers(destination, started)
+
+
+def remove_leftovers(destination: ObjectStoragePath, started: float) -> list[str]:
+    """Remove the ``.partial`` siblings of ``destination`` that killed writers left; return their paths.
+
+    A sibling goes only if it was last modified before ``started`` (the moment the write that
+    just replaced ``destination`` began) and, when its writer ran on this machine, that
+    process is gone: a concurrent writer's temporary object is never touched. Best effort:
+    a failure to list or remove is logged, never raised, since the write itself succeeded.
+    """
+    pattern = re.compile(rf"\.{re.escape(destination.name)}\.[0-9a-f]{{12}}(?:-(\d+)-([A-Za-z0-9-]*))?\.partial")
+    removed: list[str] = []
+    fs = destination.fs
+    try:
+        siblings = fs.ls(destination.parent.path, detail=True)
+    except Exception as err:  # noqa: BLE001 - cleanup must not fail a write that succeeded
+        log.warning("Could not list %s to remove leftover temporary files: %s", destination.parent, err)
+        return removed
+    for info in siblings:
+        path = str(info.get("name", ""))
+        found = pattern.fullmatch(path.rstrip("/").rpartition("/")[2])
+        if not found or not _older_than(info, started) or _writer_alive(found.group(1), found.group(2)):
+            continue
+        try:
+            fs.rm_file(path)
+        except FileNotFoundError:
+            continue
+        except Exception as err:  # noqa: BLE001
+            log.warning("Could not remove leftover temporary file %s: %s", path, err)
+            continue
+        removed.append(path)
+        log.info("Removed %s, left by a writer that did not finish.", path)
+    return removed
+
+
+def _older_than(info: dict[str, Any], moment: float) -> bool:
+    """Whether a listed object was last modified before ``moment``; unknown times count as new."""
+    modified = info.get("mtime", info.get("LastModified", info.get("last_modified")))
+    if isinstance(modified, datetime):
+        modified = modified.timestamp()
+    return isinstance(modified, (int, float)) and modified < moment
+
+
+def _writer_alive(pid: str | None, host: str | None) -> bool:
+    """True when the writer ran on this machine and its process still exists (or cannot be checked)."""
+    if pid is None or host != _HOST:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True

@@ -84,3 +84,21 @@ def test_backoff_grows_with_jitter_and_respects_the_cap() -> None:
         ceiling = min(4.0, 0.5 * 2 ** (attempt - 1))
         assert ceiling / 2 <= wait <= ceiling
     assert policy.wait_for(1, "120") == 4.0
+
+
+def test_a_429_without_retry_after_waits_out_the_one_second_window() -> None:
+    """The documented 429 has no header: hold for the window, longer only if the same request is refused again."""
+    policy = RetryPolicy(base_wait=0.5, max_wait=30.0)
+    assert [policy.wait_after_429(1, None) for _ in range(20)] == [1.0] * 20  # the first backoff (0.25-0.5 s) would end inside the window
+    assert policy.wait_after_429(2, None) == 1.0  # 0.5-1 s: still the window
+    assert all(1.0 <= policy.wait_after_429(3, None) <= 2.0 for _ in range(20))  # refused again: backoff
+    assert all(policy.wait_after_429(n, None) <= 30.0 for n in range(1, 12))
+    assert RetryPolicy(base_wait=0.01, max_wait=0.2).wait_after_429(1, None) == 1.0  # never shorter than the window
+
+
+def test_a_429_with_retry_after_follows_the_server() -> None:
+    policy = RetryPolicy(max_wait=30.0)
+    assert policy.wait_after_429(1, "3") == 3.0
+    assert policy.wait_after_429(4, "0") == 0.0
+    assert policy.wait_after_429(1, "120") == 30.0
+    assert policy.wait_after_429(1, "soon") == 1.0  # unreadable: as if absent
