@@ -1,7 +1,9 @@
-"""Walk every page of every query of a pull, keep each interaction of the window once, check completeness."""
+"""The one pull engine: walk every page of every query of a listing, keep each record of the window once,
+check completeness against the listing's totals."""
 
 from __future__ import annotations
 
+import json
 import logging
 from array import array
 from collections.abc import Callable
@@ -9,8 +11,9 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from airflow_provider_lips.endpoints import Endpoint
 from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError
-from airflow_provider_lips.hooks.lips import CONTACT_INTERACTIONS_PATH, LipsHook
+from airflow_provider_lips.hooks.lips import LipsHook
 from airflow_provider_lips.query import ContactInteractionFilters, encode_query
 from airflow_provider_lips.window import TimeWindow, parse_timestamp
 
@@ -44,31 +47,30 @@ class PullStats:
         return {"p50": pct(0.50), "p99": pct(0.99), "max": round(ordered[-1], 3)}
 
 
-class ContactInteractionsPull:
-    """One pull: every query of ``filters`` over ``window``, pages fanned out through the hook.
+class Pull:
+    """One pull of ``endpoint``: every query of ``filters`` over ``window``, pages fanned out by the hook.
 
-    Interactions are passed to ``sink`` a page at a time, in page order, each id once and only
-    when ``window.start <= occurred_at < window.end``. With ``completeness`` on, each query's
-    walk is bracketed by two ``/totals`` calls; if they disagree with each other or with the
-    distinct ids the walk saw, the list changed under us and the query is walked once more.
+    Records are passed to ``sink`` a page at a time, in page order, each id once and only
+    when ``window.start <= record[endpoint.time_field] < window.end``. With ``completeness``
+    on (and a listing that has totals), each query's walk is bracketed by two totals calls;
+    if they disagree with each other or with the distinct ids the walk saw, the list changed
+    under us and the query is walked once more. Page size and concurrency are the hook's.
     """
 
     def __init__(
         self,
         hook: LipsHook,
+        endpoint: Endpoint,
         filters: ContactInteractionFilters,
         window: TimeWindow,
         *,
-        per_page: int,
         completeness: Completeness = "fail",
-        concurrency: int | None = None,
     ) -> None:
         self.hook = hook
+        self.endpoint = endpoint
         self.filters = filters
         self.window = window
-        self.per_page = per_page
-        self.completeness = completeness
-        self.concurrency = concurrency
+        self.completeness: Completeness = completeness if endpoint.totals_path else "off"
         self.stats = PullStats()
         # id -> ordinal of the last walk that saw it: dedupe across walks and a distinct count per walk.
         self._seen: dict[Any, int] = {}
@@ -81,9 +83,9 @@ class ContactInteractionsPull:
             if self.completeness == "off":
                 self._walk(params, sink, label)
                 continue
-            before = self.hook.get_contact_interaction_totals(params)["events"]
+            before = self._server_count(params)
             seen = self._walk(params, sink, label)
-            after = self.hook.get_contact_interaction_totals(params)["events"]
+            after = self._server_count(params)
             if before == after == seen:
                 self._record_check(label, after, seen, walks=1)
                 continue
@@ -92,30 +94,39 @@ class ContactInteractionsPull:
                 label, before, after, seen,
             )
             seen = self._walk(params, sink, label)
-            final = self.hook.get_contact_interaction_totals(params)["events"]
+            final = self._server_count(params)
             self._record_check(label, final, seen, walks=2)
             if not after == final == seen:
                 message = (
-                    f"{label}: /contact_interactions/totals moved from {after} to {final} interactions during the "
-                    f"second walk, which saw {seen} distinct ones; the output may miss interactions. "
+                    f"{label}: {self.endpoint.totals_path} moved from {after} to {final} {self.endpoint.name} during the "
+                    f"second walk, which saw {seen} distinct ones; the output may miss {self.endpoint.name}. "
                 )
                 if self.completeness == "fail":
                     raise LipsIncompleteError(message + "Rerun later, or set completeness='warn' to accept this.")
                 log.warning(message + "Rerun later to fill the gap.")
         return self.stats
 
+    def _server_count(self, params: list[tuple[str, str]]) -> int:
+        """How many records the listing's totals report for ``params``."""
+        body = self.hook.get_totals(self.endpoint, params)
+        count = body.get("events")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise LipsResponseError(
+                f"GET {self.endpoint.totals_path} answered without an integer 'events': "
+                f"{self.hook.requester.excerpt(json.dumps(body))!r}"
+            )
+        return count
+
     def _record_check(self, label: str, totals: int, seen: int, walks: int) -> None:
         self.stats.completeness.append({"query": label, "server_totals": totals, "distinct_seen": seen, "walks": walks})
 
     def _walk(self, params: list[tuple[str, str]], sink: Sink, label: str) -> int:
         """Walk one query's pages; return how many distinct ids this walk saw."""
-        stats, seen, window = self.stats, self._seen, self.window
+        stats, seen, window, time_field = self.stats, self._seen, self.window, self.endpoint.time_field
         stats.walks += 1
         walk = stats.walks
         distinct = 0
-        pages = self.hook.iter_pages(
-            CONTACT_INTERACTIONS_PATH, params, per_page=self.per_page, concurrency=self.concurrency
-        )
+        pages = self.hook.iter_pages(self.endpoint, params)
         # closing(): when the sink fails, the page generator stops its queued and in-flight requests.
         with closing(pages):
             for page in pages:
@@ -131,7 +142,7 @@ class ContactInteractionsPull:
                     if previous is not None:
                         stats.duplicates += previous == walk
                         continue
-                    occurred = parse_timestamp(record["occurred_at"]) if record.get("occurred_at") else None
+                    occurred = parse_timestamp(record[time_field]) if record.get(time_field) else None
                     if occurred is None or not window.contains(occurred):
                         stats.outside_window += 1
                         continue
@@ -144,7 +155,7 @@ class ContactInteractionsPull:
                 stats.records += len(kept)
                 stats.pages += 1
                 log.info(
-                    "%s: page %d of %d, %d kept, %d interactions so far.",
-                    label, page.number, page.total_pages, len(kept), stats.records,
+                    "%s: page %d of %d, %d kept, %d %s so far.",
+                    label, page.number, page.total_pages, len(kept), stats.records, self.endpoint.name,
                 )
         return distinct

@@ -93,3 +93,32 @@ class TimeWindow:
 
 def iso_utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_lookback(value: Any) -> timedelta:
+    """A timedelta, an ISO-8601 duration such as ``P3D``/``PT36H``, or seconds; ``None`` is zero."""
+    if value is None or value == "":
+        return timedelta(0)
+    if isinstance(value, timedelta):
+        result = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        result = timedelta(seconds=value)
+    elif isinstance(value, str):
+        try:
+            parsed = pendulum.parse(value.strip())
+        except Exception as err:
+            raise LipsValidationError(f"lookback={value!r} is not an ISO-8601 duration; use e.g. 'P3D' or 'PT36H'.") from err
+        if not isinstance(parsed, timedelta):
+            raise LipsValidationError(f"lookback={value!r} is a date, not a duration; use e.g. 'P3D' or 'PT36H'.")
+        result = timedelta(seconds=parsed.total_seconds())
+    else:
+        raise LipsValidationError(f"lookback must be a timedelta or an ISO-8601 duration like 'P3D', got {value!r}.")
+    if result < timedelta(0):
+        raise LipsValidationError(f"lookback={value!r} is negative; use a positive duration such as 'P3D'.")
+    return result
+
+
+def iso_duration(seconds: float) -> str:
+    """Whole hours, rounded up, as an ISO-8601 duration (``PT36H``, ``P2DT1H``)."""
+    hours = int(-(-seconds // 3600))
+    return f"P{hours // 24}DT{hours % 24}H" if hours >= 24 else f"PT{hours}H"

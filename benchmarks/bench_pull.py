@@ -111,7 +111,7 @@ def _worker_operator(spec: dict[str, Any]) -> dict[str, Any]:
     import requests  # noqa: F401  (part of the baseline)
 
     import airflow_provider_lips.storage  # noqa: F401  (imported lazily by execute; part of the baseline)
-    from airflow_provider_lips.hooks.lips import LipsHook
+    from airflow_provider_lips.client.paginator import PagePaginator
     from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 
     operator = LipsContactInteractionsOperator(
@@ -133,7 +133,7 @@ def _worker_operator(spec: dict[str, Any]) -> dict[str, Any]:
         from pyinstrument import Profiler
 
         profiler = Profiler(interval=0.0005)
-        thread_cpu = _instrument_worker_threads(LipsHook)
+        thread_cpu = _instrument_worker_threads(PagePaginator)
 
     gc.collect()
     peak_reset = _reset_peak_rss()
@@ -183,16 +183,16 @@ def _window_drops_timezone() -> bool:
     return window.widened(timedelta(days=7)).start.tzinfo is None
 
 
-def _instrument_worker_threads(hook_class: Any) -> dict[str, float]:
+def _instrument_worker_threads(paginator_class: Any) -> dict[str, float]:
     """pyinstrument samples only the thread that started it; account for the page threads
-    by wrapping the hook's page fetch and the JSON parse with per-thread CPU clocks."""
+    by wrapping the paginator's page fetch and the JSON parse with per-thread CPU clocks."""
     import threading
 
     import requests
 
     totals = {"get_page_cpu": 0.0, "get_page_wall": 0.0, "json_parse_cpu": 0.0, "calls": 0.0}
     lock = threading.Lock()
-    original_get_page = hook_class.get_page
+    original_get_page = paginator_class.get_page
     original_json = requests.Response.json
 
     def get_page(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -213,7 +213,7 @@ def _instrument_worker_threads(hook_class: Any) -> dict[str, float]:
             with lock:
                 totals["json_parse_cpu"] += time.thread_time() - cpu0
 
-    hook_class.get_page = get_page
+    paginator_class.get_page = get_page
     requests.Response.json = parse
     return totals
 

@@ -32,6 +32,19 @@ def expected_ids(records: list[dict], start: datetime, end: datetime, **equal: o
     }
 
 
+def pull_records(hook: Any, *, start: str = "2026-11-01", end: str = "2026-12-01", **filters: Any) -> list[dict]:
+    """Every contact interaction of ``[start, end)`` through the pull engine, without totals checks."""
+    from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
+    from airflow_provider_lips.pull import Pull
+    from airflow_provider_lips.query import ContactInteractionFilters
+    from airflow_provider_lips.window import TimeWindow
+
+    records: list[dict] = []
+    window = TimeWindow.from_values(start, end)
+    Pull(hook, CONTACT_INTERACTIONS, ContactInteractionFilters.from_values(**filters), window, completeness="off").run(records.extend)
+    return records
+
+
 def data_requests(server: Any) -> list[dict]:
     """The sandbox's log of API requests (listing and totals)."""
     return [entry for entry in server.requests if entry["path"].startswith("/contact_interactions")]

@@ -7,19 +7,21 @@ from datetime import datetime, timezone
 
 import pytest
 
+from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
 from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError
-from airflow_provider_lips.hooks.lips import CONTACT_INTERACTIONS_PATH, LipsHook
+from airflow_provider_lips.hooks.lips import LipsHook
 from airflow_provider_lips.retry import RetryPolicy
 from airflow_provider_lips.testing.sandbox import LipsSandbox
-from tests.support import API_KEY, TOKEN, data_requests, lips_connection
+from tests.support import API_KEY, TOKEN, data_requests, lips_connection, pull_records
 
 FAST_RETRIES = RetryPolicy(max_attempts=6, base_wait=0.01, max_wait=0.2, max_elapsed=20)
 NOV = [("start_date", "2026-11-01"), ("end_date", "2026-11-30")]
+PATH = CONTACT_INTERACTIONS.path
 
 
 def test_sends_the_documented_headers_on_one_keep_alive_session(lips_conn: LipsSandbox) -> None:
-    hook = LipsHook()
-    pages = list(hook.iter_pages(CONTACT_INTERACTIONS_PATH, [("global_master_advertiser_id", "USA_1"), *NOV], per_page=100, concurrency=1))
+    hook = LipsHook(per_page=100, concurrency=1)
+    pages = list(hook.iter_pages(CONTACT_INTERACTIONS, [("global_master_advertiser_id", "USA_1"), *NOV]))
     assert len(pages) == pages[0].total_pages > 2
     for entry in data_requests(lips_conn):
         headers = {k.lower(): v for k, v in entry["headers"].items()}
@@ -33,7 +35,7 @@ def test_sends_the_documented_headers_on_one_keep_alive_session(lips_conn: LipsS
 def test_api_key_is_left_out_when_not_configured(sandbox: LipsSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     sandbox.configure(api_key=None)
     monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", lips_connection(sandbox.url, api_key=None))
-    records = list(LipsHook().iter_contact_interactions(global_master_advertiser_id="USA_2", start_date="2026-11-01", end_date="2026-11-30"))
+    records = pull_records(LipsHook(), global_master_advertiser_id="USA_2")
     assert records
     assert all("x-api-key" not in {k.lower() for k in e["headers"]} for e in data_requests(sandbox))
 
@@ -42,11 +44,7 @@ def test_bracketed_names_and_plus_reach_the_server(lips_conn: LipsSandbox, inter
     contact = next(r["contact"] for r in interactions if r["event_type"] == "call" and r["global_master_advertiser_id"] == "USA_1")
     phone = contact["phone_numbers"][0]["phone_number"]
     assert phone.startswith("+")
-    records = list(
-        LipsHook().iter_contact_interactions(
-            global_master_advertiser_id="USA_1", phone_numbers=phone, event_types=["call", "form"], start_date="2026-11-01", end_date="2026-11-30"
-        )
-    )
+    records = pull_records(LipsHook(), global_master_advertiser_id="USA_1", phone_numbers=phone, event_types=["call", "form"])
     wanted = {
         r["id"]
         for r in interactions
@@ -66,9 +64,9 @@ def test_retries_5xx_and_dropped_connections(lips_conn: LipsSandbox, caplog: pyt
     lips_conn.configure(error_rate=0.3, drop_rate=0.1, fault_seed=3)
     hook = LipsHook(retry_policy=FAST_RETRIES)
     with caplog.at_level(logging.WARNING, logger="airflow_provider_lips"):
-        ids = [r["id"] for r in hook.iter_contact_interactions(global_master_advertiser_id="USA_1", start_date="2026-11-01", end_date="2026-11-30")]
+        ids = [r["id"] for r in pull_records(hook, global_master_advertiser_id="USA_1")]
     lips_conn.configure(error_rate=0.0, drop_rate=0.0)
-    clean = [r["id"] for r in LipsHook().iter_contact_interactions(global_master_advertiser_id="USA_1", start_date="2026-11-01", end_date="2026-11-30")]
+    clean = [r["id"] for r in pull_records(LipsHook(), global_master_advertiser_id="USA_1")]
     assert ids == clean
     statuses = [e["status"] for e in data_requests(lips_conn)]
     assert any(s >= 500 for s in statuses)
@@ -79,7 +77,7 @@ def test_gives_up_after_the_attempt_budget(lips_conn: LipsSandbox) -> None:
     lips_conn.configure(error_rate=1.0)
     hook = LipsHook(retry_policy=RetryPolicy(max_attempts=3, base_wait=0.01, max_wait=0.05))
     with pytest.raises(LipsTransientError, match=r"failed after 3 attempt\(s\).*last problem: HTTP 5\d\d"):
-        hook.get_json(CONTACT_INTERACTIONS_PATH, [("global_master_advertiser_id", "USA_1")])
+        hook.get_json(PATH, [("global_master_advertiser_id", "USA_1")])
     assert len(data_requests(lips_conn)) == 3
 
 
@@ -92,7 +90,7 @@ def test_auth_errors_fail_at_once_without_retry(lips_conn: LipsSandbox, status_s
         lips_conn.configure(forbidden_advertisers=["USA_1"])
         expected, hint = 403, "may not read this advertiser"
     with pytest.raises(LipsApiError) as raised:
-        LipsHook(retry_policy=FAST_RETRIES).get_json(CONTACT_INTERACTIONS_PATH, [("global_master_advertiser_id", "USA_1")])
+        LipsHook(retry_policy=FAST_RETRIES).get_json(PATH, [("global_master_advertiser_id", "USA_1")])
     assert raised.value.status == expected
     assert hint in str(raised.value)
     assert "global_master_advertiser_id=USA_1" in str(raised.value)
@@ -104,7 +102,7 @@ def test_429_honours_retry_after_and_pauses(lips_conn: LipsSandbox) -> None:
     lips_conn.configure(burst_429=[1], retry_after_format="seconds")
     started = datetime.now(timezone.utc)
     body = LipsHook(retry_policy=FAST_RETRIES.__class__(max_attempts=3, base_wait=0.01, max_wait=2.0)).get_json(
-        CONTACT_INTERACTIONS_PATH, [("global_master_advertiser_id", "USA_1")]
+        PATH, [("global_master_advertiser_id", "USA_1")]
     )
     waited = (datetime.now(timezone.utc) - started).total_seconds()
     assert body["contact_interactions"]
@@ -116,7 +114,7 @@ def test_redirect_to_another_host_carries_no_secret(lips_conn: LipsSandbox, inte
     with LipsSandbox(interactions, token=TOKEN, api_key=API_KEY, host="127.0.0.2") as other:
         lips_conn.configure(redirect_to=other.url)
         with pytest.raises(LipsApiError) as raised:
-            LipsHook().get_json(CONTACT_INTERACTIONS_PATH, [("global_master_advertiser_id", "USA_1")])
+            LipsHook().get_json(PATH, [("global_master_advertiser_id", "USA_1")])
         received = other.requests
     assert raised.value.status == 401  # the other host never saw the credentials
     assert received, "the redirect was followed"

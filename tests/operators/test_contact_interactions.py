@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox
-from tests.support import data_requests, expected_ids
+from tests.support import data_requests, expected_ids, lips_connection
 
 DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
 WEEK = (datetime(2026, 11, 10, tzinfo=timezone.utc), datetime(2026, 11, 17, tzinfo=timezone.utc))
@@ -50,6 +50,29 @@ def test_walks_every_page_with_a_capped_page_size(lips_conn: LipsSandbox, intera
     listing = [e for e in data_requests(lips_conn) if e["path"] == "/contact_interactions"]
     pages = sorted(int(e["params"]["page"][0]) for e in listing)
     assert pages == list(range(1, len(pages) + 1)) and len(pages) > 15
+
+
+@pytest.mark.parametrize(
+    ("argument", "extra", "on_the_wire"),
+    [
+        pytest.param({}, {}, {"per_page": "100"}, id="package-default"),
+        pytest.param({}, {"per_page": 7, "concurrency": 2}, {"per_page": "7"}, id="extra-beats-default"),
+        pytest.param({"per_page": 9}, {"per_page": 7}, {"per_page": "9"}, id="argument-beats-extra"),
+    ],
+)
+def test_settings_resolve_argument_then_extra_then_default_on_the_wire(
+    lips_conn: LipsSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    interactions: list[dict],
+    argument: dict[str, int],
+    extra: dict[str, int],
+    on_the_wire: dict[str, str],
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", lips_connection(lips_conn.url, requests_per_second=500, **extra))
+    records = run(pull(**argument), *WEEK)
+    assert {r["id"] for r in records} == expected_ids(interactions, *WEEK, global_master_advertiser_id="USA_1")
+    listing = [e for e in data_requests(lips_conn) if e["path"] == "/contact_interactions"]
+    assert listing and {e["params"]["per_page"][0] for e in listing} == {on_the_wire["per_page"]}
 
 
 @pytest.mark.parametrize("offset_hours", [-12, 14])

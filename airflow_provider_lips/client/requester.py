@@ -1,0 +1,199 @@
+"""The one request choke point: session, authentication, rate limit, retries and error mapping."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Collection
+from functools import cached_property
+from typing import Any, Protocol
+
+import msgspec
+import requests
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_lips.client.auth import AuthFactory, LipsAuth, build_auth
+from airflow_provider_lips.client.settings import LipsClientSettings
+from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, LipsTransientError
+from airflow_provider_lips.query import QueryParams, encode_query
+from airflow_provider_lips.ratelimit import RateLimiter
+from airflow_provider_lips.retry import RETRYABLE_STATUSES, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+_EXCERPT = 300
+_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_HINTS = {
+    401: "check the connection's API token (password) and API key (extra 'api_key')",
+    403: "these credentials may not read this advertiser or campaign; ask LocaliQ to grant access",
+    422: "the server names the parameter it rejects",
+}
+
+
+class RateBudget(Protocol):
+    """What the requester draws from before each request; a 429 pauses everyone drawing from it."""
+
+    def acquire(self) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
+class WalkAborted(Exception):
+    """The walk a queued or retrying page request belonged to has already failed."""
+
+
+class SecretSafeSession(requests.Session):
+    """A session that drops ``x-api-key`` wherever requests drops ``Authorization``.
+
+    requests strips only ``Authorization`` when a redirect leaves the original host (or
+    downgrades https to http); the API key must not travel to another host either.
+    """
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        original = response.request.url or ""
+        if self.should_strip_auth(original, prepared_request.url or ""):
+            prepared_request.headers.pop("x-api-key", None)
+        super().rebuild_auth(prepared_request, response)
+
+
+class Requester:
+    """Send every LIPS request: one keep-alive session, the authenticator, a rate budget, retries.
+
+    ``rate_limiter`` is any object with ``acquire()`` and ``pause(seconds)``; by default an
+    in-process pacer at the connection's ``requests_per_second``.
+    """
+
+    def __init__(
+        self,
+        settings: LipsClientSettings,
+        *,
+        rate_limiter: RateBudget | None = None,
+        retry_policy: RetryPolicy | None = None,
+        auth_factory: AuthFactory = build_auth,
+    ) -> None:
+        self.settings = settings
+        self.rate_limiter: RateBudget = rate_limiter or RateLimiter(settings.requests_per_second)
+        self.retry_policy = retry_policy or settings.retry_policy
+        self.auth: LipsAuth = auth_factory(settings, self)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = SecretSafeSession()
+        session.headers.update({"Accept": "*/*", "Content-Type": "application/json"})
+        session.auth = self.auth
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(self.settings.concurrency, 1), max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def close(self) -> None:
+        if "session" in self.__dict__:
+            self.session.close()
+            del self.__dict__["session"]
+
+    def redact(self, text: str) -> str:
+        for secret in self.auth.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def excerpt(self, text: str) -> str:
+        text = self.redact(text.strip())
+        return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+    def url(self, path: str, params: QueryParams = ()) -> str:
+        query = encode_query(params)
+        return f"{self.settings.base_url}{path}?{query}" if query else f"{self.settings.base_url}{path}"
+
+    def request(self, path: str, params: QueryParams, abort: threading.Event | None = None) -> requests.Response:
+        """GET ``path`` of the LIPS API; see :meth:`send` for retries and errors."""
+        query = encode_query(params)
+        return self.send("GET", self.url(path, params), what=f"GET {path}?{query}" if query else f"GET {path}", abort=abort)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        abort: threading.Event | None = None,
+        rate_limited: bool = True,
+        accept_statuses: Collection[int] = (),
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send one request with rate limiting and retries; raise on any answer that is not 2xx.
+
+        429, 5xx, dropped connections and timeouts are retried with exponential backoff and
+        jitter (``Retry-After`` wins when the server sends it); a 429 pauses every request
+        drawing from the same rate budget. Other 4xx answers fail at once with
+        ``LipsApiError`` (or are returned, if in ``accept_statuses``), except a 401 the
+        authenticator can cure by refreshing its credentials, which is sent once more.
+        Setting ``abort`` stops the retries of a request whose walk has already failed.
+        ``kwargs`` go to ``requests`` (e.g. ``data=``, or ``auth=`` for a call to another
+        service, such as a token endpoint, that must not carry the API credentials).
+        """
+        policy = self.retry_policy
+        started = time.monotonic()
+        refreshed = "auth" in kwargs  # only the session's own authenticator is asked to refresh
+        attempt = 0
+        while True:
+            attempt += 1
+            if rate_limited:
+                self.rate_limiter.acquire()
+            if abort is not None and abort.is_set():
+                raise WalkAborted(what)
+            try:
+                response = self.session.request(method, url, timeout=self.settings.request_timeout, **kwargs)
+            except _NETWORK_ERRORS as err:
+                problem, wait = type(err).__name__, policy.backoff(attempt)
+            else:
+                status = response.status_code
+                if status < 400 or status in accept_statuses:
+                    return response
+                if status == 401 and not refreshed and self.auth.refresh():
+                    refreshed = True
+                    attempt -= 1
+                    continue
+                if status not in RETRYABLE_STATUSES:
+                    raise self.api_error(what, response)
+                problem = f"HTTP {status}"
+                wait = policy.wait_for(attempt, response.headers.get("Retry-After"))
+                if status == 429 and rate_limited:
+                    self.rate_limiter.pause(wait)
+            if attempt == policy.max_attempts or time.monotonic() - started + wait > policy.max_elapsed:
+                raise LipsTransientError(
+                    f"{what} failed after {attempt} attempt(s) in {time.monotonic() - started:.1f}s; "
+                    f"last problem: {problem}. Airflow's task retries may try again later."
+                )
+            log.warning("%s: %s; retry %d/%d in %.2fs", what, problem, attempt, policy.max_attempts - 1, wait)
+            if abort is None:
+                time.sleep(wait)
+            elif abort.wait(wait):
+                raise WalkAborted(what)
+
+    def api_error(self, what: str, response: requests.Response) -> LipsApiError:
+        """A ``LipsApiError`` naming the status, the request, the server's reason and a hint."""
+        status = response.status_code
+        try:
+            body = response.json()
+            detail = body.get("message") or body.get("error") or body.get("name") if isinstance(body, dict) else None
+        except ValueError:
+            detail = None
+        detail = self.excerpt(str(detail) if detail else response.text or response.reason or "")
+        hint = _HINTS.get(status)
+        return LipsApiError(
+            f"LIPS answered {status} to {what}: {detail or '(empty body)'}" + (f" — {hint}." if hint else ""),
+            status=status,
+        )
+
+    def get_json(self, path: str, params: QueryParams, abort: threading.Event | None = None) -> Any:
+        """GET ``path`` and parse the body, failing clearly on a body that is not JSON."""
+        response = self.request(path, params, abort)
+        try:
+            # msgspec (already an Airflow dependency) parses pages about twice as fast as json.
+            return msgspec.json.decode(response.content)
+        except msgspec.DecodeError as err:
+            raise LipsResponseError(
+                f"GET {path}?{encode_query(params)} answered {response.status_code} with a body that is not JSON: "
+                f"{self.excerpt(response.text)!r}"
+            ) from err

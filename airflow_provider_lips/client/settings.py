@@ -1,0 +1,174 @@
+"""A LIPS connection's settings, parsed and validated in one place.
+
+Every tunable setting resolves by one rule: the operator's argument when given (not
+``None``), else the connection's extra, else the package default. Secrets are registered
+with Airflow's masker the moment they are read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow.sdk.log import mask_secret
+from airflow_provider_lips import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PER_PAGE,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_REQUESTS_PER_SECOND,
+)
+from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.retry import RetryPolicy
+
+MAX_PER_PAGE = 1000
+DEFAULT_AUTH_TYPE = "token"
+AUTH_TYPES = ("token",)
+_EXAMPLE_URL = "https://data-connect-lips.ganettdigital.com"
+
+
+@dataclass(frozen=True)
+class LipsClientSettings:
+    """What a LIPS connection (and the operator's arguments) configure, validated.
+
+    Secrets stay out of ``repr``. ``extra`` is the connection's whole extra, read-only, for
+    authenticators that need more fields than the token one does.
+    """
+
+    conn_id: str
+    base_url: str
+    token: str = field(repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    auth_type: str = DEFAULT_AUTH_TYPE
+    login: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    per_page: int = DEFAULT_PER_PAGE
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_attempts: int = RetryPolicy.max_attempts
+    retry_base_wait: float = RetryPolicy.base_wait
+    retry_max_wait: float = RetryPolicy.max_wait
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, base_wait=self.retry_base_wait, max_wait=self.retry_max_wait)
+
+
+def resolve(argument: Any, extra: Mapping[str, Any], key: str) -> Any:
+    """The one precedence rule: operator argument, else connection extra; ``None`` when neither is set.
+
+    An empty string in the extra counts as unset (the connection form saves cleared fields so).
+    """
+    if argument is not None:
+        return argument
+    value = extra.get(key)
+    return None if value == "" else value
+
+
+def _positive(value: Any, key: str, default: float, conn_id: str, kind: type = float) -> Any:
+    if value is None:
+        return kind(default)
+    try:
+        number = kind(value)
+        ok = not isinstance(value, bool) and number > 0 and (kind is float or float(value) == number)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise LipsValidationError(
+            f"Connection {conn_id!r}: extra '{key}' must be a positive {'integer' if kind is int else 'number'}, "
+            f"got {value!r}; remove it to use the default {default}."
+        )
+    return number
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_url(conn_id: str, host: str | None, schema: str | None, allow_insecure_http: bool) -> str:
+    if not host:
+        raise LipsValidationError(f"Connection {conn_id!r} has no host: set it to the LIPS base URL, e.g. {_EXAMPLE_URL}.")
+    url = host.strip().rstrip("/")
+    if "://" not in url and schema in ("http", "https"):
+        url = f"{schema}://{url}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LipsValidationError(
+            f"Connection {conn_id!r} host {host!r} is not a base URL with a scheme: set it to e.g. {_EXAMPLE_URL}."
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise LipsValidationError(
+            f"Connection {conn_id!r} host must be a plain base URL without credentials, query or fragment, "
+            f"e.g. {_EXAMPLE_URL}; the token goes in the password field."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
+        raise LipsValidationError(
+            f"Connection {conn_id!r} uses plain http to {parts.hostname}, which would send the API token unencrypted: "
+            f"use https, or set extra 'allow_insecure_http': true if you really mean it."
+        )
+    return url
+
+
+def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSettings:
+    """Validate ``conn`` (an Airflow Connection) with the operator's ``arguments`` applied on top.
+
+    ``arguments`` are keyed like the extra (``per_page``, ``concurrency``, ...); ``None`` means
+    "not given", so the connection's extra and then the package default apply.
+    """
+    extra = dict(conn.extra_dejson)
+    token = conn.password or ""
+    api_key = extra.get("api_key") or None
+    if token:
+        mask_secret(token)
+    if api_key:
+        mask_secret(api_key)
+    auth_type = extra.get("auth_type") or DEFAULT_AUTH_TYPE
+    if auth_type not in AUTH_TYPES:
+        raise LipsValidationError(
+            f"Connection {conn_id!r}: extra 'auth_type' must be one of {list(AUTH_TYPES)}, got {auth_type!r}; "
+            f"remove it to use {DEFAULT_AUTH_TYPE!r}."
+        )
+    if not token:
+        raise LipsValidationError(
+            f"Connection {conn_id!r} has no API token: put the token LIPS issued you in the connection's password field."
+        )
+    if api_key is not None and not isinstance(api_key, str):
+        raise LipsValidationError(
+            f"Connection {conn_id!r}: extra 'api_key' must be a string, got {type(api_key).__name__}; "
+            f"put the key in quotes or remove it."
+        )
+
+    def setting(key: str, default: float, kind: type = float) -> Any:
+        return _positive(resolve(arguments.get(key), extra, key), key, default, conn_id, kind)
+
+    settings = LipsClientSettings(
+        conn_id=conn_id,
+        base_url=_base_url(conn_id, conn.host, conn.schema, bool(extra.get("allow_insecure_http", False))),
+        token=token,
+        api_key=api_key,
+        auth_type=auth_type,
+        login=conn.login or None,
+        extra=MappingProxyType(extra),
+        request_timeout=setting("request_timeout", DEFAULT_REQUEST_TIMEOUT),
+        requests_per_second=setting("requests_per_second", DEFAULT_REQUESTS_PER_SECOND),
+        per_page=setting("per_page", DEFAULT_PER_PAGE, int),
+        concurrency=setting("concurrency", DEFAULT_CONCURRENCY, int),
+        max_attempts=setting("max_attempts", RetryPolicy.max_attempts, int),
+        retry_base_wait=setting("retry_base_wait", RetryPolicy.base_wait),
+        retry_max_wait=setting("retry_max_wait", RetryPolicy.max_wait),
+    )
+    if settings.per_page > MAX_PER_PAGE:
+        raise LipsValidationError(
+            f"Connection {conn_id!r}: extra 'per_page' must be at most {MAX_PER_PAGE}, got {settings.per_page}; "
+            f"lower it or remove it to use the default {DEFAULT_PER_PAGE}."
+        )
+    return settings

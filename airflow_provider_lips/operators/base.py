@@ -1,0 +1,267 @@
+"""LipsListOperator: the shared operator for any paged LIPS listing, a window to XCom or object storage.
+
+A listing's operator is a thin subclass: it names its :class:`~airflow_provider_lips.endpoints.Endpoint`,
+declares the filter arguments the listing accepts beyond advertiser and campaign, and
+builds its filters from them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+
+from airflow.sdk import BaseOperator
+from airflow_provider_lips.client.settings import MAX_PER_PAGE
+from airflow_provider_lips.endpoints import Endpoint
+from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.hooks.lips import LipsHook
+from airflow_provider_lips.pull import Completeness, Pull, PullStats
+from airflow_provider_lips.query import ContactInteractionFilters
+from airflow_provider_lips.window import TimeWindow, iso_duration, iso_utc, parse_lookback
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context, ObjectStoragePath
+
+DEFAULT_XCOM_MAX_RECORDS = 1000
+_COMPLETENESS = ("fail", "warn", "off")
+# One compact UTF-8 JSON object per line, keys in the order the API sent them.
+_ENCODE_LINES = msgspec.json.Encoder().encode_lines
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything execute() needs, validated before any request."""
+
+    filters: ContactInteractionFilters
+    requested: TimeWindow
+    window: TimeWindow
+    lookback: timedelta
+    destination: ObjectStoragePath | None
+
+
+class LipsListOperator(BaseOperator):
+    """Pull every record of ``endpoint`` with ``window_start <= <endpoint.time_field> < window_end``.
+
+    Without ``destination`` the records are the XCom value (up to ``xcom_max_records``).
+    With one, they are streamed as JSON Lines to that object-storage path, replaced atomically,
+    and the XCom value is a small manifest describing the file.
+
+    :param lips_conn_id: the LIPS connection.
+    :param global_master_advertiser_id: one or more gmaids (``USA_1``); this or the campaign id is required.
+    :param global_master_campaign_id: one or more gmcids (``USA_3115232``).
+    :param window_start: inclusive start; defaults to the run's ``data_interval_start``.
+    :param window_end: exclusive end; defaults to the run's ``data_interval_end``.
+    :param lookback: widen the window backwards (ISO-8601 duration or timedelta) to catch late data.
+    :param per_page: page size asked for (1..1000); defaults to the connection's (100). The server may serve fewer.
+    :param destination: a file URI or ObjectStoragePath for JSON Lines output.
+    :param completeness: compare with the listing's totals: ``fail``, ``warn`` or ``off``.
+    :param concurrency: pages in flight at once; defaults to the connection's (12).
+    :param xcom_max_records: cap on records returned through XCom when there is no destination.
+    """
+
+    endpoint: ClassVar[Endpoint]
+    template_fields: Sequence[str] = (
+        "global_master_advertiser_id",
+        "global_master_campaign_id",
+        "window_start",
+        "window_end",
+        "lookback",
+        "destination",
+    )
+
+    def __init__(
+        self,
+        *,
+        lips_conn_id: str = LipsHook.default_conn_name,
+        global_master_advertiser_id: str | list[str] | None = None,
+        global_master_campaign_id: str | list[str] | None = None,
+        window_start: Any = None,
+        window_end: Any = None,
+        lookback: Any = None,
+        per_page: int | None = None,
+        destination: str | ObjectStoragePath | None = None,
+        completeness: Completeness = "fail",
+        concurrency: int | None = None,
+        xcom_max_records: int = DEFAULT_XCOM_MAX_RECORDS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if per_page is not None and (
+            not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= MAX_PER_PAGE
+        ):
+            raise LipsValidationError(
+                f"per_page must be an integer from 1 to {MAX_PER_PAGE}, got {per_page!r}; "
+                f"leave it unset to use the connection's."
+            )
+        if completeness not in _COMPLETENESS:
+            raise LipsValidationError(f"completeness must be one of {_COMPLETENESS}, got {completeness!r}.")
+        if concurrency is not None and (not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1):
+            raise LipsValidationError(f"concurrency must be a positive integer or None, got {concurrency!r}.")
+        if not isinstance(xcom_max_records, int) or isinstance(xcom_max_records, bool) or xcom_max_records < 0:
+            raise LipsValidationError(f"xcom_max_records must be a non-negative integer, got {xcom_max_records!r}.")
+        self.lips_conn_id = lips_conn_id
+        self.global_master_advertiser_id = global_master_advertiser_id
+        self.global_master_campaign_id = global_master_campaign_id
+        self.window_start = window_start
+        self.window_end = window_end
+        self.lookback = lookback
+        self.per_page = per_page
+        self.destination = destination
+        self.completeness = completeness
+        self.concurrency = concurrency
+        self.xcom_max_records = xcom_max_records
+        self._lineage_source: str | None = None
+        self._lineage_output: str | None = None
+
+    def build_filters(self) -> ContactInteractionFilters:
+        """The validated filters of this pull; subclasses add the listing's own filter arguments."""
+        return ContactInteractionFilters.from_values(
+            global_master_advertiser_id=self.global_master_advertiser_id,
+            global_master_campaign_id=self.global_master_campaign_id,
+        )
+
+    def _plan(self, context: Context) -> _Plan:
+        """Validate every argument after templating; no request has been sent yet."""
+        filters = self.build_filters()
+        unsupported = sorted(name for name, values in filters.as_dict().items() if values and name not in self.endpoint.filters)
+        if unsupported:
+            raise LipsValidationError(f"The {self.endpoint.name} listing does not filter by {unsupported}; remove them.")
+        start = self.window_start if self.window_start not in (None, "") else context.get("data_interval_start")
+        end = self.window_end if self.window_end not in (None, "") else context.get("data_interval_end")
+        if start is None or end is None or (start == end and self.window_start in (None, "")):
+            raise LipsValidationError(
+                "This run has no data interval to pull (Airflow 3's cron schedules give runs a point in time, "
+                "not an interval): schedule the DAG with CronDataIntervalTimetable('@daily', timezone='UTC'), "
+                "or set window_start and window_end, e.g. '{{ macros.ds_add(ds, -1) }}' and '{{ ds }}'."
+            )
+        requested = TimeWindow.from_values(start, end)
+        lookback = parse_lookback(self.lookback)
+        destination = None
+        if self.destination not in (None, ""):
+            from airflow_provider_lips.storage import resolve_destination
+
+            destination = resolve_destination(self.destination)
+        return _Plan(filters, requested, requested.widened(lookback), lookback, destination)
+
+    def execute(self, context: Context) -> Any:
+        plan = self._plan(context)
+        hook = LipsHook(self.lips_conn_id, per_page=self.per_page, concurrency=self.concurrency)
+        settings = hook.settings  # validates the connection before the first request
+        self._lineage_source = f"{settings.base_url}{self.endpoint.path}"
+        pull = Pull(hook, self.endpoint, plan.filters, plan.window, completeness=self.completeness)
+        started = time.monotonic()
+        try:
+            if plan.destination is None:
+                return self._pull_to_xcom(pull, plan, started)
+            return self._pull_to_storage(pull, plan, plan.destination, context, started)
+        finally:
+            hook.close()
+
+    def _pull_to_xcom(self, pull: Pull, plan: _Plan, started: float) -> list[dict[str, Any]]:
+        collected: list[dict[str, Any]] = []
+
+        def keep(records: list[dict[str, Any]]) -> None:
+            if len(collected) + len(records) > self.xcom_max_records:
+                raise LipsValidationError(
+                    f"More than xcom_max_records={self.xcom_max_records} {self.endpoint.name} in this window, too many "
+                    f"for XCom: set destination (e.g. 'file:///data/lips/{{{{ ds }}}}.jsonl' or "
+                    f"'s3://conn@bucket/...') to stream them to object storage instead."
+                )
+            collected.extend(records)
+
+        stats = pull.run(keep)
+        self._summarize(stats, stats.lateness_summary(), plan, "XCom", started)
+        return collected
+
+    def _pull_to_storage(
+        self, pull: Pull, plan: _Plan, destination: ObjectStoragePath, context: Context, started: float
+    ) -> dict[str, Any]:
+        from airflow_provider_lips.storage import atomic_write
+
+        with atomic_write(destination) as handle:
+            stats = pull.run(lambda records: handle.write(_ENCODE_LINES(records)))
+        self._lineage_output = str(destination)
+        lateness = stats.lateness_summary()
+        manifest = self._manifest(stats, lateness, plan, str(destination))
+        self._summarize(stats, lateness, plan, str(destination), started)
+        self._attach_to_assets(context, manifest)
+        return manifest
+
+    def _manifest(self, stats: PullStats, lateness: dict[str, float] | None, plan: _Plan, uri: str) -> dict[str, Any]:
+        server_start, server_end = plan.window.server_dates()
+        return {
+            "uri": uri,
+            "records": stats.records,
+            "pages": stats.pages,
+            **plan.window.as_dict(),
+            "requested_window_start": iso_utc(plan.requested.start),
+            "requested_window_end": iso_utc(plan.requested.end),
+            "lookback_seconds": plan.lookback.total_seconds(),
+            "server_start_date": server_start,
+            "server_end_date": server_end,
+            "filters": plan.filters.as_dict(),
+            "duplicates_dropped": stats.duplicates,
+            "outside_window_dropped": stats.outside_window,
+            "walks": stats.walks,
+            "completeness": stats.completeness,
+            "lateness_seconds": lateness,
+            "source": self._lineage_source,
+        }
+
+    def _summarize(
+        self, stats: PullStats, lateness: dict[str, float] | None, plan: _Plan, target: str, started: float
+    ) -> None:
+        self.log.info(
+            "Pulled %d %s with %s <= %s < %s from %d pages (%d walk(s), %d duplicates and "
+            "%d outside the window dropped) into %s in %.1fs.",
+            stats.records, self.endpoint.name, iso_utc(plan.window.start), self.endpoint.time_field,
+            iso_utc(plan.window.end), stats.pages, stats.walks, stats.duplicates, stats.outside_window, target,
+            time.monotonic() - started,
+        )
+        if lateness and lateness["p99"] > plan.lookback.total_seconds():
+            self.log.warning(
+                "p99 lateness (created_at - occurred_at) is %.1f h but lookback is %.1f h: interactions the vendor "
+                "ingests late are missed for good. A lookback of %s would have covered 99%% (max seen: %.1f days).",
+                lateness["p99"] / 3600, plan.lookback.total_seconds() / 3600,
+                iso_duration(lateness["p99"]), lateness["max"] / 86400,
+            )
+
+    def _attach_to_assets(self, context: Context, manifest: dict[str, Any]) -> None:
+        """Put the manifest on the asset events of this task's Asset outlets."""
+        from airflow.sdk import Asset
+
+        outlet_events = context.get("outlet_events")
+        if outlet_events is None:
+            return
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                outlet_events[outlet].extra = manifest
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Report the LIPS endpoint as input and the written file as output (OpenLineage is optional)."""
+        try:
+            from airflow.providers.openlineage.extractors import OperatorLineage
+            from openlineage.client.event_v2 import Dataset
+        except ImportError:
+            return None
+        from urllib.parse import urlsplit
+
+        def dataset(uri: str | None) -> list[Any]:
+            """OpenLineage naming: local files are namespace ``file``, buckets ``s3://bucket`` with a key."""
+            if not uri:
+                return []
+            parts = urlsplit(uri)
+            scheme = (parts.scheme or "file").lower()
+            authority = parts.netloc.rpartition("@")[2].lower()  # host[:port], without an Airflow conn id
+            if scheme in ("file", "local"):
+                return [Dataset(namespace="file", name=parts.path)]
+            if parts.path and scheme not in ("http", "https"):
+                return [Dataset(namespace=f"{scheme}://{authority}", name=parts.path.lstrip("/"))]
+            return [Dataset(namespace=f"{scheme}://{authority}", name=parts.path or "/")]
+
+        return OperatorLineage(inputs=dataset(self._lineage_source), outputs=dataset(self._lineage_output))
