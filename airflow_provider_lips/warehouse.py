@@ -194,6 +194,7 @@ def load_contact_interactions(
     batch_size: int = DEFAULT_BATCH_SIZE,
     interactions_table: str = DEFAULT_INTERACTIONS_TABLE,
     contacts_table: str = DEFAULT_CONTACTS_TABLE,
+    allow_mixed_pii_keys: bool = False,
 ) -> LoadResult:
     """
     Upsert one JSON Lines file of contact interactions, and their contacts, in one transaction.
@@ -206,12 +207,17 @@ def load_contact_interactions(
     :param interactions_table: one row per interaction id; the last load wins.
     :param contacts_table: one row per contact id; the newest version wins, whatever the
         order files are loaded in.
+    :param allow_mixed_pii_keys: load a manifest whose PII key (or lack of one) differs from
+        what the tables already hold; by default that fails, as the hashes would never match.
     :raises LipsBadFileError: a bad record or a record count the manifest does not match.
     :raises LipsLoadError: a database error; the message names the file and its lines.
     """
     check_batch_size(batch_size)
     check_table_names(interactions_table, contacts_table)
-    return _load(source, sql_conn_id, interactions_table, contacts_table, batch_size, listed_contacts=False)
+    return _load(
+        source, sql_conn_id, interactions_table, contacts_table, batch_size,
+        listed_contacts=False, allow_mixed_pii_keys=allow_mixed_pii_keys,
+    )
 
 
 def load_contacts(
@@ -220,6 +226,7 @@ def load_contacts(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     contacts_table: str = DEFAULT_CONTACTS_TABLE,
+    allow_mixed_pii_keys: bool = False,
 ) -> LoadResult:
     """
     Upsert one JSON Lines file of ``/contacts`` records (``LipsContactsOperator``) in one transaction.
@@ -232,7 +239,9 @@ def load_contacts(
     """
     check_batch_size(batch_size)
     _check_identifier("contacts_table", contacts_table)
-    return _load(source, sql_conn_id, None, contacts_table, batch_size, listed_contacts=True)
+    return _load(
+        source, sql_conn_id, None, contacts_table, batch_size, listed_contacts=True, allow_mixed_pii_keys=allow_mixed_pii_keys
+    )
 
 
 def _load(
@@ -243,9 +252,13 @@ def _load(
     batch_size: int,
     *,
     listed_contacts: bool,
+    allow_mixed_pii_keys: bool,
 ) -> LoadResult:
     """Resolve, open and load one file in one transaction (both public loads end here)."""
+    if not isinstance(allow_mixed_pii_keys, bool):
+        raise LipsValidationError(f"allow_mixed_pii_keys must be True or False, got {allow_mixed_pii_keys!r}")
     path, uri, expected_records = _resolve_source(source)
+    pii_key = _pii_key_of(source)
     hook = _get_hook(sql_conn_id)
     dialect = _get_dialect(hook, sql_conn_id)
     loader = _Loader(dialect, uri, interactions_table or "", contacts_table, batch_size, listed_contacts=listed_contacts)
@@ -255,7 +268,9 @@ def _load(
         conn = hook.get_conn()
         try:
             cursor = conn.cursor()
-            dialect.begin(conn, cursor, tables)
+            dialect.begin(conn, cursor, (*tables, PII_KEYS_TABLE) if pii_key else tables)
+            if pii_key:
+                _claim_pii_key(cursor, dialect, tables, pii_key, uri, allow_mixed=allow_mixed_pii_keys)
             result = loader.load(cursor, handle)
             if expected_records is not None and result.records != expected_records:
                 raise LipsBadFileError(
@@ -282,6 +297,52 @@ def _load(
         time.monotonic() - started,
     )
     return result
+
+
+# Which key hashed each table's rows, so that files hashed with different keys are not mixed.
+PII_KEYS_TABLE = "lips_pii_keys"
+PLAINTEXT = "none (no PII policy)"
+
+
+def _pii_key_of(source: str | ObjectStoragePath | Mapping[str, Any]) -> str | None:
+    """A manifest's key fingerprint, PLAINTEXT for a pull without policy, None when nothing is keyed or known."""
+    if not isinstance(source, Mapping):
+        return None  # a bare URI says nothing about how the file was made
+    pii = source.get("pii")
+    if not isinstance(pii, Mapping):
+        return PLAINTEXT
+    fingerprint = pii.get("key_fingerprint")
+    return fingerprint if isinstance(fingerprint, str) and fingerprint else None  # a policy that hashes nothing
+
+
+def _claim_pii_key(
+    cursor: Any, dialect: _Dialect, tables: Sequence[str], pii_key: str, uri: str, *, allow_mixed: bool
+) -> None:
+    """Fail if ``tables`` hold rows made with another key (unless ``allow_mixed``); record this file's key."""
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS {PII_KEYS_TABLE} (table_name TEXT NOT NULL, key_fingerprint TEXT NOT NULL, "
+        "first_uri TEXT NOT NULL, PRIMARY KEY (table_name, key_fingerprint))"
+    )
+    mark = dialect.placeholder
+    cursor.execute(
+        f"SELECT table_name, key_fingerprint, first_uri FROM {PII_KEYS_TABLE} "
+        f"WHERE table_name IN ({', '.join(mark for _ in tables)}) AND key_fingerprint <> {mark} ORDER BY table_name",
+        (*tables, pii_key),
+    )
+    others = cursor.fetchall()  # read to the end: a pending SELECT would keep SQLite's lock past a rollback
+    if others and not allow_mixed:
+        table, fingerprint, first_uri = others[0]
+        raise LipsValidationError(
+            f"{uri} was made with PII key {pii_key}, but {table} already holds rows made with key {fingerprint} "
+            f"(first from {first_uri}); hashes from different keys never match, so joins across them would silently "
+            "fail. Load it into other tables (interactions_table=..., contacts_table=...), pull again with the "
+            "tables' key, or pass allow_mixed_pii_keys=True to mix them knowingly."
+        )
+    cursor.executemany(
+        f"INSERT INTO {PII_KEYS_TABLE} (table_name, key_fingerprint, first_uri) VALUES ({mark}, {mark}, {mark}) "
+        "ON CONFLICT (table_name, key_fingerprint) DO NOTHING",
+        [(table, pii_key, uri) for table in tables],
+    )
 
 
 def _resolve_source(

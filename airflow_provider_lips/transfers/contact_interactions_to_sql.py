@@ -38,6 +38,8 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
     :param batch_size: rows per ``executemany`` round; bounds memory, not the transaction.
     :param interactions_table: table with one row per interaction id.
     :param contacts_table: table with one row per contact id, newest version kept.
+    :param allow_mixed_pii_keys: load a manifest hashed with another PII key (or none) than the
+        tables already hold; by default such a load fails before writing anything.
     :return: ``{"uri": ..., "interactions": n, "contacts": m}`` (pushed to XCom).
     """
 
@@ -51,6 +53,7 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
         batch_size: int = DEFAULT_BATCH_SIZE,
         interactions_table: str = DEFAULT_INTERACTIONS_TABLE,
         contacts_table: str = DEFAULT_CONTACTS_TABLE,
+        allow_mixed_pii_keys: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -64,6 +67,7 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
         self.batch_size = check_batch_size(batch_size)
         self.interactions_table = interactions_table
         self.contacts_table = contacts_table
+        self.allow_mixed_pii_keys = allow_mixed_pii_keys
 
     def execute(self, context: Context) -> dict[str, Any]:
         result = load_contact_interactions(
@@ -72,5 +76,6 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
             batch_size=self.batch_size,
             interactions_table=self.interactions_table,
             contacts_table=self.contacts_table,
+            allow_mixed_pii_keys=self.allow_mixed_pii_keys,
         )
         return {"uri": result.uri, "interactions": result.interactions, "contacts": result.contacts}
