@@ -3,7 +3,8 @@
 The load is plain Python around one DB-API connection so that any operator, ``@task``
 or script can reuse it. It upserts, so re-running a load (Airflow retries, backfills,
 overlapping pull windows) never duplicates rows, and it runs as one transaction per
-file, so a bad file leaves the warehouse exactly as it was.
+file, so a bad file leaves the warehouse exactly as it was. Given a complete pull's
+manifest, it also marks the interactions the vendor no longer has (:mod:`.sync`).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import logging
 import re
 import sqlite3
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from airflow_provider_lips import records as spelling
 from airflow_provider_lips.exceptions import LipsBadFileError, LipsLoadError, LipsValidationError
+from airflow_provider_lips.sync import SyncScope, sync_scope
 from airflow_provider_lips.window import parse_timestamp
 
 if TYPE_CHECKING:
@@ -33,6 +37,8 @@ log = logging.getLogger(__name__)
 DEFAULT_INTERACTIONS_TABLE = "lips_contact_interactions"
 DEFAULT_CONTACTS_TABLE = "lips_contacts"
 DEFAULT_BATCH_SIZE = 1000
+# What a load does with an interaction a complete pull no longer finds: set removed_at, or delete the row.
+ON_REMOVED = ("mark", "delete")
 
 # Unquoted identifiers only: they cannot inject SQL and mean the same table on every
 # dialect. 47 characters leaves room for the derived index name in PostgreSQL's 63.
@@ -46,12 +52,21 @@ ColumnKind = Literal["bigint", "text", "timestamp", "json"]
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What one load wrote: distinct interactions and contacts upserted from ``uri``."""
+    """What one load wrote: distinct interactions and contacts upserted from ``uri``.
+
+    ``removed`` counts the rows of the manifest's scope marked removed (or deleted) because
+    the vendor no longer has them; ``sync`` says whether that ran, or why not.
+    ``contacts_skipped`` counts interactions whose embedded contact had no id (the
+    interaction is loaded, the contact row cannot be).
+    """
 
     uri: str
     records: int
     interactions: int
     contacts: int
+    removed: int = 0
+    contacts_skipped: int = 0
+    sync: str = field(default="", compare=False)  # a sentence for people, not a value to compare
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,7 @@ _INTERACTION_COLUMNS: tuple[_Column, ...] = (
     _Column("occurred_at", "timestamp", not_null=True),
     _Column("created_at", "timestamp"),
     _Column("archived_at", "timestamp"),
+    _Column("removed_at", "timestamp"),  # set when a complete pull of its window no longer finds it
     _Column("details", "json"),
     _Column("raw", "json", not_null=True),
     _Column("loaded_at", "timestamp", not_null=True),
@@ -122,6 +138,10 @@ class _Dialect(ABC):
     def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
         """Open the load's transaction on a fresh connection."""
 
+    @abstractmethod
+    def columns(self, cursor: Any, table: str) -> set[str]:
+        """The column names ``table`` has now (tables made by older versions lack newer ones)."""
+
 
 class _Sqlite(_Dialect):
     name = "sqlite"
@@ -141,6 +161,10 @@ class _Sqlite(_Dialect):
         conn.isolation_level = None
         cursor.execute("BEGIN IMMEDIATE")
 
+    def columns(self, cursor: Any, table: str) -> set[str]:
+        cursor.execute(f"PRAGMA table_info({table})")
+        return {row[1] for row in cursor.fetchall()}
+
 
 class _Postgres(_Dialect):
     name = "postgres"
@@ -159,6 +183,14 @@ class _Postgres(_Dialect):
         for table in sorted(tables):
             key = int.from_bytes(hashlib.sha256(table.encode()).digest()[:8], "big", signed=True)
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def columns(self, cursor: Any, table: str) -> set[str]:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s",
+            (table.lower(),),
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 _DIALECTS: dict[str, _Dialect] = {d.name: d for d in (_Sqlite(), _Postgres())}
@@ -187,6 +219,15 @@ def _check_identifier(parameter: str, value: object) -> None:
         )
 
 
+def check_on_removed(on_removed: object) -> str:
+    """Return ``on_removed`` if it is ``"mark"`` or ``"delete"``, else raise an error saying so."""
+    if on_removed not in ON_REMOVED:
+        raise LipsValidationError(
+            f"on_removed must be 'mark' (set removed_at) or 'delete' (drop the row), got {on_removed!r}"
+        )
+    return str(on_removed)
+
+
 def load_contact_interactions(
     source: str | ObjectStoragePath | Mapping[str, Any],
     sql_conn_id: str,
@@ -195,12 +236,20 @@ def load_contact_interactions(
     interactions_table: str = DEFAULT_INTERACTIONS_TABLE,
     contacts_table: str = DEFAULT_CONTACTS_TABLE,
     allow_mixed_pii_keys: bool = False,
+    on_removed: str = "mark",
 ) -> LoadResult:
     """
     Upsert one JSON Lines file of contact interactions, and their contacts, in one transaction.
 
+    An interaction's ``archived_at`` follows the file (archived since the last load: set;
+    unarchived: cleared). When ``source`` is the manifest of a pull that was complete, took
+    archived interactions too and was not filtered by type, phone or channel, the rows of
+    its window and advertiser/campaign scope that the file does not hold are gone at the
+    vendor: they get ``removed_at`` (or are deleted), and a later file holding one again
+    clears the mark. See :mod:`airflow_provider_lips.sync` for the rule.
+
     :param source: the file as a URI (``file:///...``, ``s3://conn@bucket/key``), an
-        ``ObjectStoragePath``, or the pull's manifest ``{"uri": ..., "records": n}``; with a
+        ``ObjectStoragePath``, or the pull's manifest ``{"uri": ..., "records": n, ...}``; with a
         manifest the file must hold exactly ``records`` records, so a truncated file fails.
     :param sql_conn_id: Airflow connection of type ``sqlite`` or ``postgres``.
     :param batch_size: rows per ``executemany``; bounds memory, not the transaction.
@@ -209,14 +258,16 @@ def load_contact_interactions(
         order files are loaded in.
     :param allow_mixed_pii_keys: load a manifest whose PII key (or lack of one) differs from
         what the tables already hold; by default that fails, as the hashes would never match.
+    :param on_removed: ``"mark"`` (default: set ``removed_at``, keep the row) or ``"delete"``.
     :raises LipsBadFileError: a bad record or a record count the manifest does not match.
     :raises LipsLoadError: a database error; the message names the file and its lines.
     """
     check_batch_size(batch_size)
     check_table_names(interactions_table, contacts_table)
+    check_on_removed(on_removed)
     return _load(
         source, sql_conn_id, interactions_table, contacts_table, batch_size,
-        listed_contacts=False, allow_mixed_pii_keys=allow_mixed_pii_keys,
+        listed_contacts=False, allow_mixed_pii_keys=allow_mixed_pii_keys, on_removed=on_removed,
     )
 
 
@@ -253,15 +304,27 @@ def _load(
     *,
     listed_contacts: bool,
     allow_mixed_pii_keys: bool,
+    on_removed: str = "mark",
 ) -> LoadResult:
     """Resolve, open and load one file in one transaction (both public loads end here)."""
     if not isinstance(allow_mixed_pii_keys, bool):
         raise LipsValidationError(f"allow_mixed_pii_keys must be True or False, got {allow_mixed_pii_keys!r}")
     path, uri, expected_records = _resolve_source(source)
     pii_key = _pii_key_of(source)
+    scope, sync_note = (None, "") if listed_contacts else sync_scope(source)
     hook = _get_hook(sql_conn_id)
     dialect = _get_dialect(hook, sql_conn_id)
-    loader = _Loader(dialect, uri, interactions_table or "", contacts_table, batch_size, listed_contacts=listed_contacts)
+    loader = _Loader(
+        dialect,
+        uri,
+        interactions_table or "",
+        contacts_table,
+        batch_size,
+        listed_contacts=listed_contacts,
+        scope=scope,
+        on_removed=on_removed,
+        sync_note=sync_note,
+    )
     tables = (contacts_table,) if interactions_table is None else (interactions_table, contacts_table)
     started = time.monotonic()
     with path.open("rb") as handle:
@@ -296,6 +359,16 @@ def _load(
         contacts_table,
         time.monotonic() - started,
     )
+    if result.contacts_skipped:
+        log.warning(
+            "%d interactions of %s embed a contact without an id (and have no contact_id): the interactions are "
+            "loaded, their contacts are not.",
+            result.contacts_skipped,
+            uri,
+        )
+    if result.sync:
+        log.info("Vendor truth: %s; %d interactions %s.", result.sync, result.removed,
+                 "deleted" if on_removed == "delete" else "marked removed")
     return result
 
 
@@ -408,17 +481,26 @@ class _Loader:
         batch_size: int,
         *,
         listed_contacts: bool = False,
+        scope: SyncScope | None = None,
+        on_removed: str = "mark",
+        sync_note: str = "",
     ) -> None:
         self.dialect = dialect
         self.listed_contacts = listed_contacts  # the file holds /contacts records, not interactions
+        self.scope = scope  # rows the file speaks for in full, or None
+        self.on_removed = on_removed
+        self.sync_note = sync_note
         self.uri = uri
         self.interactions_table = interactions_table
         self.contacts_table = contacts_table
         self.batch_size = batch_size
         self.loaded_at = datetime.now(timezone.utc)
-        # Rows are rewritten only when their content changed: a reload is a true no-op.
+        # Rows are rewritten only when their content changed (a reload is a true no-op), or
+        # when one marked removed is back.
         self.interaction_sql = self._upsert_sql(
-            interactions_table, _INTERACTION_COLUMNS, f"{interactions_table}.raw {dialect.distinct} excluded.raw"
+            interactions_table,
+            _INTERACTION_COLUMNS,
+            f"({interactions_table}.raw {dialect.distinct} excluded.raw OR {interactions_table}.removed_at IS NOT NULL)",
         )
         self.contact_sql = self._upsert_sql(
             contacts_table,
@@ -432,11 +514,12 @@ class _Loader:
         cursor.execute(self._create_sql(self.contacts_table, _CONTACT_COLUMNS))
         if not self.listed_contacts:
             cursor.execute(self._create_sql(self.interactions_table, _INTERACTION_COLUMNS))
+            self._add_missing_columns(cursor, self.interactions_table, _INTERACTION_COLUMNS)
             cursor.execute(
                 f"CREATE INDEX IF NOT EXISTS {self.interactions_table}_occurred_at_idx "
                 f"ON {self.interactions_table} (occurred_at)"
             )
-        records = 0
+        records = skipped = 0
         interaction_ids: set[int] = set()
         contact_ids: set[int] = set()
         interactions: list[dict[str, Any]] = []
@@ -449,6 +532,7 @@ class _Loader:
                 else:
                     interaction = _interaction_row(record)
                     contact = _contact_row(record, interaction)
+                    skipped += contact is None and isinstance(record.get("contact"), Mapping)
             except (ValueError, TypeError) as exc:
                 raise LipsBadFileError(f"{self.uri}:{line_no}: {exc}") from exc
             records += 1
@@ -466,7 +550,45 @@ class _Loader:
                 interactions, contacts, first_line = [], {}, 0
         if interactions or contacts:
             self._flush(cursor, interactions, contacts, f"{first_line}-{last_line}")
-        return LoadResult(self.uri, records, len(interaction_ids), len(contact_ids))
+        removed = 0 if self.scope is None else self._remove_vanished(cursor, self.scope, interaction_ids)
+        return LoadResult(
+            self.uri, records, len(interaction_ids), len(contact_ids), removed, skipped,
+            self.sync_note if self.scope is None else f"synced {self.scope.describe()}",
+        )
+
+    def _add_missing_columns(self, cursor: Any, table: str, columns: Sequence[_Column]) -> None:
+        """Bring a table created by an older version up to date (new columns are nullable)."""
+        present = self.dialect.columns(cursor, table)
+        for column in columns:
+            if column.name not in present and not column.not_null:
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column.name} {self.dialect.types[column.kind]}")
+
+    def _remove_vanished(self, cursor: Any, scope: SyncScope, kept: set[int]) -> int:
+        """Mark (or delete) the scope's rows the file does not hold; return how many."""
+        table, ph = self.interactions_table, self.dialect.placeholder
+        seen = f"lips_seen_{uuid.uuid4().hex[:12]}"
+        cursor.execute(f"CREATE TEMPORARY TABLE {seen} (id {self.dialect.types['bigint']} PRIMARY KEY)")
+        ids = sorted(kept)
+        for offset in range(0, len(ids), self.batch_size):
+            cursor.executemany(f"INSERT INTO {seen} (id) VALUES ({ph})", [(i,) for i in ids[offset : offset + self.batch_size]])
+        where = [f"{table}.occurred_at >= {ph}", f"{table}.occurred_at < {ph}"]
+        params: list[Any] = [self.dialect.timestamp(scope.start), self.dialect.timestamp(scope.end)]
+        for column, values in (("global_master_advertiser_id", scope.advertisers), ("global_master_campaign_id", scope.campaigns)):
+            if values:
+                where.append(f"{table}.{column} IN ({', '.join([ph] * len(values))})")
+                params += values
+        where.append(f"NOT EXISTS (SELECT 1 FROM {seen} WHERE {seen}.id = {table}.id)")
+        if self.on_removed == "delete":
+            cursor.execute(f"DELETE FROM {table} WHERE {' AND '.join(where)}", params)
+        else:
+            now = self.dialect.timestamp(self.loaded_at)
+            cursor.execute(
+                f"UPDATE {table} SET removed_at = {ph}, loaded_at = {ph} WHERE removed_at IS NULL AND {' AND '.join(where)}",
+                [now, now, *params],
+            )
+        removed = max(cursor.rowcount, 0)
+        cursor.execute(f"DROP TABLE {seen}")
+        return removed
 
     def _records(self, handle: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
         for line_no, line in enumerate(handle, start=1):
@@ -530,7 +652,7 @@ class _Loader:
 
 
 def _interaction_row(record: Mapping[str, Any]) -> dict[str, Any]:
-    occurred_at = _timestamp(_first(record, "occurred_at", "occured_at"), "occurred_at")
+    occurred_at = _timestamp(spelling.occurred_at(record), "occurred_at")
     if occurred_at is None:
         raise ValueError("interaction has no occurred_at")
     contact = record.get("contact")
@@ -546,7 +668,6 @@ def _interaction_row(record: Mapping[str, Any]) -> dict[str, Any]:
                 "global_master_advertiser_id",
                 "global_master_campaign_id",
                 "campaign_name",
-                "event_type",
                 "sub_type",
                 "channel",
                 "influencing_campaign",
@@ -555,6 +676,7 @@ def _interaction_row(record: Mapping[str, Any]) -> dict[str, Any]:
                 "page_url",
             )
         },
+        "event_type": spelling.event_type(record) or _text(record.get("event_type")),
         "refer_type": _text(_first(record, "refer_type", "referrer_type")),
         "refer_source": _text(_first(record, "refer_source", "referrer_source")),
         "occurred_at": occurred_at,
@@ -613,7 +735,7 @@ def _version(contact: Mapping[str, Any]) -> tuple[Any, int]:
 
 def _details(record: Mapping[str, Any]) -> Any:
     """The type-specific object: under the event type's own key, else under a known one."""
-    event_type = record.get("event_type")
+    event_type = spelling.event_type(record)
     keys = (event_type, event_type.split("_")[0]) if isinstance(event_type, str) else ()
     for key in (*keys, *_DETAIL_KEYS):
         value = record.get(key)

@@ -13,6 +13,7 @@ from airflow_provider_lips.warehouse import (
     DEFAULT_CONTACTS_TABLE,
     DEFAULT_INTERACTIONS_TABLE,
     check_batch_size,
+    check_on_removed,
     check_table_names,
     load_contact_interactions,
 )
@@ -40,7 +41,12 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
     :param contacts_table: table with one row per contact id, newest version kept.
     :param allow_mixed_pii_keys: load a manifest hashed with another PII key (or none) than the
         tables already hold; by default such a load fails before writing anything.
-    :return: ``{"uri": ..., "interactions": n, "contacts": m}`` (pushed to XCom).
+    :param on_removed: what happens to an interaction that a complete pull of its window and
+        advertiser no longer finds (neither live nor archived): ``"mark"`` (default) sets its
+        ``removed_at``, ``"delete"`` deletes the row. Only a manifest source can do this.
+    :return: ``{"uri", "interactions", "contacts", "removed", "contacts_skipped", "sync"}``
+        (pushed to XCom): ``sync`` says whether the load brought the manifest's scope in
+        line with the vendor, or why it could not.
     """
 
     template_fields: Sequence[str] = ("source",)
@@ -54,6 +60,7 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
         interactions_table: str = DEFAULT_INTERACTIONS_TABLE,
         contacts_table: str = DEFAULT_CONTACTS_TABLE,
         allow_mixed_pii_keys: bool = False,
+        on_removed: str = "mark",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -68,6 +75,7 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
         self.interactions_table = interactions_table
         self.contacts_table = contacts_table
         self.allow_mixed_pii_keys = allow_mixed_pii_keys
+        self.on_removed = check_on_removed(on_removed)
 
     def execute(self, context: Context) -> dict[str, Any]:
         result = load_contact_interactions(
@@ -77,5 +85,13 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
             interactions_table=self.interactions_table,
             contacts_table=self.contacts_table,
             allow_mixed_pii_keys=self.allow_mixed_pii_keys,
+            on_removed=self.on_removed,
         )
-        return {"uri": result.uri, "interactions": result.interactions, "contacts": result.contacts}
+        return {
+            "uri": result.uri,
+            "interactions": result.interactions,
+            "contacts": result.contacts,
+            "removed": result.removed,
+            "contacts_skipped": result.contacts_skipped,
+            "sync": result.sync,
+        }

@@ -60,7 +60,14 @@ def test_execute_loads_the_manifests_file(
 
     returned = operator.execute(cast("Context", {}))
 
-    assert returned == {"uri": path.as_uri(), "interactions": 3, "contacts": 2}
+    assert returned == {
+        "uri": path.as_uri(),
+        "interactions": 3,
+        "contacts": 2,
+        "removed": 0,
+        "contacts_skipped": 0,
+        "sync": "the manifest does not say the pull was verified complete (see its 'completeness')",
+    }
     assert warehouse.rows("SELECT id FROM lips_contact_interactions ORDER BY id") == [(1,), (2,), (3,)]
 
 
@@ -72,7 +79,14 @@ def test_execute_with_custom_tables(
         task_id="load", source=path.as_uri(), interactions_table="crm_events", contacts_table="crm_people"
     )
 
-    assert operator.execute(cast("Context", {})) == {"uri": path.as_uri(), "interactions": 1, "contacts": 1}
+    assert operator.execute(cast("Context", {})) == {
+        "uri": path.as_uri(),
+        "interactions": 1,
+        "contacts": 1,
+        "removed": 0,
+        "contacts_skipped": 0,
+        "sync": "the source is a file, not a pull's manifest: only a manifest says what the file is complete for",
+    }
     assert warehouse.rows("SELECT id FROM crm_events") == [(1,)]
     assert warehouse.rows("SELECT id FROM crm_people") == [(2197617,)]
     assert not warehouse.table_exists("lips_contact_interactions")
