@@ -30,6 +30,13 @@ class LipsTransientError(AirflowException):
     """A request kept failing with 429, 5xx or a network error after every allowed attempt."""
 
 
+class LipsRateBudgetError(AirflowException):
+    """The rate budget shared by every process on the credentials cannot be reached (e.g. Redis is down).
+
+    Requests stop rather than fall back to unshared pacing; another task try may find it back.
+    """
+
+
 class LipsResponseError(AirflowException):
     """The API answered 2xx with a body the client cannot trust (not JSON, wrong shape, wrong page)."""
 

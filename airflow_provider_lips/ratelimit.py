@@ -11,6 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 
+# Spacing stretched by 5 %: jitter between granting a slot and the server logging the request
+# must not push the server's view of one second over the limit.
+DEFAULT_HEADROOM = 0.05
+
 
 class RateLimiter:
     """Grant at most ``requests_per_second`` slots in any one-second window, evenly spaced.
@@ -24,7 +28,7 @@ class RateLimiter:
         self,
         requests_per_second: float | None,
         *,
-        headroom: float = 0.05,
+        headroom: float = DEFAULT_HEADROOM,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

@@ -48,3 +48,42 @@ def pull_records(hook: Any, *, start: str = "2026-11-01", end: str = "2026-12-01
 def data_requests(server: Any) -> list[dict]:
     """The sandbox's log of API requests (listing and totals)."""
     return [entry for entry in server.requests if entry["path"].startswith("/contact_interactions")]
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most events in any one-second window [t, t + 1) (e.g. requests as the server logged them)."""
+    times = sorted(times)
+    # A busiest window can always be slid right until it starts at an event.
+    return max((sum(1 for u in times[i:] if u < t + 1.0) for i, t in enumerate(times)), default=0)
+
+
+def run_together(commands: list[list[str]], go: Path, *, timeout: float = 120, **popen: Any) -> list[str]:
+    """Start every command, wait until each printed "ready", then create ``go`` so they all start at once.
+
+    Returns each process's output after its "ready" line; fails naming the process that failed.
+    Every process is killed on the way out, failures included.
+    """
+    import subprocess
+    import time
+
+    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen) for c in commands]
+    try:
+        for process in processes:
+            line = process.stdout.readline() if process.stdout else ""
+            if line.strip() != "ready":
+                process.wait(timeout)
+                raise AssertionError(f"{process.args} did not start: {line}{process.stderr.read() if process.stderr else ''}")
+        go.touch()
+        deadline = time.monotonic() + timeout
+        outputs = []
+        for process in processes:
+            out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            if process.returncode != 0:
+                raise AssertionError(f"{process.args} exited {process.returncode}:\n{err[-3000:]}")
+            outputs.append(out)
+        return outputs
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()

@@ -15,7 +15,7 @@ import pytest
 
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
-from tests.support import API_KEY, TOKEN, data_requests, expected_ids, lips_connection
+from tests.support import API_KEY, TOKEN, busiest_second, data_requests, expected_ids, lips_connection
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 END = datetime(2026, 11, 29, tzinfo=timezone.utc)
@@ -34,13 +34,6 @@ def pull(monkeypatch: pytest.MonkeyPatch, server: LipsSandbox, requests_per_seco
         task_id="pull", global_master_advertiser_id="USA_1", per_page=PAGE, concurrency=8, **kwargs
     )
     return operator.execute({"data_interval_start": START, "data_interval_end": END})
-
-
-def busiest_second(times: list[float]) -> int:
-    """The most requests the server received in any one-second window [t, t + 1)."""
-    times = sorted(times)
-    # A busiest window can always be slid right until it starts at a request.
-    return max(sum(1 for u in times[i:] if u < t + 1.0) for i, t in enumerate(times))
 
 
 def test_twenty_per_second_is_never_exceeded(data: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
