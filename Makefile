@@ -1,4 +1,4 @@
-# Two commands: `make demo` and `make test`. Both create .venv on first use.
+# Two commands: `make demo` and `make test` (lint, types, then the suite). Both create .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
 AIRFLOW_VERSION ?=
@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed$(if $(AIRFLOW_VERSION),-$(AIRFLOW_VERSION))
 # The oldest Airflow release pyproject.toml admits; CI runs the suite on it as well.
 AIRFLOW_OLDEST := 3.1.8
 
-.PHONY: install test test-oldest demo bench clean
+.PHONY: install lint pytest test test-oldest demo bench clean
 
 install: $(STAMP)
 
@@ -18,11 +18,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' $(if $(AIRFLOW_VERSION),'apache-airflow==$(AIRFLOW_VERSION)')
 	touch $@
 
-test: install
+# ruff (rules and line length in pyproject.toml; no reformatting) and mypy --strict on the package.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+pytest: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+test: lint pytest
+
+# The suite on the oldest Airflow; lint and types are checked once, by `make test`.
 test-oldest:
-	$(MAKE) test VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
+	$(MAKE) pytest VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
 
 demo: install
 	$(PY) scripts/demo.py

@@ -11,7 +11,7 @@ from __future__ import annotations
 try:
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 except ImportError:  # Airflow < 3.1 keeps them in core only
-    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef,attr-defined]
 
 
 class LipsValidationError(AirflowFailException, ValueError):

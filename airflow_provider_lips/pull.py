@@ -33,7 +33,7 @@ class PullStats:
     duplicates: int = 0
     outside_window: int = 0
     completeness: list[dict[str, Any]] = field(default_factory=list)
-    lateness_seconds: array = field(default_factory=lambda: array("d"))
+    lateness_seconds: array[float] = field(default_factory=lambda: array("d"))
 
     def lateness_summary(self) -> dict[str, float] | None:
         """p50, p99 and max of ``created_at - occurred_at`` over the kept interactions."""
@@ -77,7 +77,7 @@ class Pull:
 
     def run(self, sink: Sink) -> PullStats:
         start_date, end_date = self.window.server_dates()
-        queries = [q + [("start_date", start_date), ("end_date", end_date)] for q in self.filters.queries()]
+        queries = [[*q, ("start_date", start_date), ("end_date", end_date)] for q in self.filters.queries()]
         for number, params in enumerate(queries, 1):
             label = f"query {number}/{len(queries)} ({encode_query(params)})"
             if self.completeness == "off":

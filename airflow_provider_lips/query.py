@@ -4,8 +4,9 @@ The API's array parameters carry brackets in their names (``event_type[]``,
 ``event_params[phone_numbers]``) and must reach the server under those names: they are
 never dropped or double-encoded (on the wire urllib3 writes ``[``/``]`` as ``%5B``/``%5D``,
 as RFC 3986 requires in a query, and the server decodes them back). Values are fully
-percent-encoded so a ``+`` in a phone number arrives as ``+``, not as a space. How the server reads several advertiser, campaign or phone values in one request
-is not documented, so a pull asks for one value of each at a time and merges the results.
+percent-encoded so a ``+`` in a phone number arrives as ``+``, not as a space. How the
+server reads several advertiser, campaign or phone values in one request is not documented,
+so a pull asks for one value of each at a time and merges the results.
 """
 
 from __future__ import annotations

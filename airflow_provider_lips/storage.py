@@ -93,7 +93,7 @@ def remove_leftovers(destination: ObjectStoragePath, started: float) -> list[str
     fs = destination.fs
     try:
         siblings = fs.ls(destination.parent.path, detail=True)
-    except Exception as err:  # noqa: BLE001 - cleanup must not fail a write that succeeded
+    except Exception as err:
         log.warning("Could not list %s to remove leftover temporary files: %s", destination.parent, err)
         return removed
     for info in siblings:
@@ -105,7 +105,7 @@ def remove_leftovers(destination: ObjectStoragePath, started: float) -> list[str
             fs.rm_file(path)
         except FileNotFoundError:
             continue
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             log.warning("Could not remove leftover temporary file %s: %s", path, err)
             continue
         removed.append(path)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Literal
 
 from airflow_provider_lips import records as spelling
 from airflow_provider_lips.exceptions import LipsBadFileError, LipsLoadError, LipsValidationError
@@ -125,7 +125,7 @@ class _Dialect(ABC):
 
     name: str
     placeholder: str
-    types: Mapping[ColumnKind, str]
+    types: ClassVar[Mapping[ColumnKind, str]]
     distinct: str  # NULL-safe "differs from" operator
 
     def param(self, kind: ColumnKind) -> str:
@@ -148,7 +148,7 @@ class _Sqlite(_Dialect):
     placeholder = "?"
     # INTEGER PRIMARY KEY is SQLite's 64-bit rowid alias; TIMESTAMP columns hold UTC
     # text that sorts chronologically and that date()/julianday() understand.
-    types = {"bigint": "INTEGER", "text": "TEXT", "timestamp": "TIMESTAMP", "json": "TEXT"}
+    types: ClassVar[Mapping[ColumnKind, str]] = {"bigint": "INTEGER", "text": "TEXT", "timestamp": "TIMESTAMP", "json": "TEXT"}
     distinct = "IS NOT"
 
     def timestamp(self, value: datetime) -> str:
@@ -169,7 +169,7 @@ class _Sqlite(_Dialect):
 class _Postgres(_Dialect):
     name = "postgres"
     placeholder = "%s"
-    types = {"bigint": "BIGINT", "text": "TEXT", "timestamp": "TIMESTAMPTZ", "json": "JSONB"}
+    types: ClassVar[Mapping[ColumnKind, str]] = {"bigint": "BIGINT", "text": "TEXT", "timestamp": "TIMESTAMPTZ", "json": "JSONB"}
     distinct = "IS DISTINCT FROM"
 
     def param(self, kind: ColumnKind) -> str:
@@ -525,6 +525,8 @@ class _Loader:
         interactions: list[dict[str, Any]] = []
         contacts: dict[int, dict[str, Any]] = {}
         first_line = last_line = 0
+        interaction: dict[str, Any] | None
+        contact: dict[str, Any] | None
         for line_no, record in self._records(handle):
             try:
                 if self.listed_contacts:
@@ -586,7 +588,7 @@ class _Loader:
                 f"UPDATE {table} SET removed_at = {ph}, loaded_at = {ph} WHERE removed_at IS NULL AND {' AND '.join(where)}",
                 [now, now, *params],
             )
-        removed = max(cursor.rowcount, 0)
+        removed: int = max(cursor.rowcount, 0)
         cursor.execute(f"DROP TABLE {seen}")
         return removed
 

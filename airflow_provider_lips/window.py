@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pendulum
+from pendulum.parsing.exceptions import ParserError
 
 from airflow_provider_lips.exceptions import LipsValidationError
 
@@ -29,7 +30,7 @@ def parse_instant(value: Any, name: str) -> datetime:
     elif isinstance(value, str) and value.strip():
         try:
             parsed = pendulum.parse(value.strip(), strict=False, tz="UTC")
-        except (ValueError, TypeError, pendulum.parsing.ParserError) as err:
+        except (ValueError, TypeError, ParserError) as err:
             raise LipsValidationError(
                 f"{name}={value!r} is not an ISO-8601 date or datetime; "
                 f"use e.g. '2026-11-28' or '2026-11-28T00:00:00Z'."

@@ -545,7 +545,7 @@ def bench_imports(args: argparse.Namespace, env: dict[str, str], workdir: Path, 
         values = [r[key] for r in results[label]]
         return min(values), statistics.median(values)
 
-    bare_min, bare_median = seconds(cases[0][0])
+    bare_min, _ = seconds(cases[0][0])
     for label, spec in cases:
         if spec["kind"] == "dagbag":
             parse_min, parse_median = seconds(label, "parse_seconds")
@@ -570,7 +570,9 @@ def bench_imports(args: argparse.Namespace, env: dict[str, str], workdir: Path, 
         ])  # fmt: skip
 
 
-def bench_cpu(args: argparse.Namespace, env: dict[str, str], workdir: Path, rows: list[list[str]], notes: list[str]) -> dict[str, Any] | None:
+def bench_cpu(
+    args: argparse.Namespace, env: dict[str, str], workdir: Path, rows: list[list[str]], notes: list[str]
+) -> dict[str, Any] | None:
     size = args.cpu_interactions
     section = f"4 CPU path, no latency, no rate limit, {size:,} interactions"
     profile: dict[str, Any] | None = None
@@ -649,7 +651,7 @@ def render_table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 
     def line(row: list[str]) -> str:
-        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |"
+        return "| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |"
 
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lips.exceptions import AirflowFailException
-from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.exceptions import AirflowFailException, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox
 from tests.support import API_KEY, TOKEN, data_requests, lips_connection
@@ -98,7 +97,9 @@ CASES = {
         {"global_master_advertiser_id": "USA_1\nX-Injected: 1"},
     ),
     "gmaid-space": Case("global_master_advertiser_id value 'USA 1' is not valid", {"global_master_advertiser_id": "USA 1"}),
-    "gmaid-not-a-string": Case("global_master_advertiser_id contains an empty or non-string value 1.5", {"global_master_advertiser_id": [1.5]}),
+    "gmaid-not-a-string": Case(
+        "global_master_advertiser_id contains an empty or non-string value 1.5", {"global_master_advertiser_id": [1.5]}
+    ),
     "gmcid-question-mark": Case(
         "global_master_campaign_id value 'USA_3115232?page=9' is not valid: use only letters, digits, '_', '-' or '.', e.g. 'USA_3115232'",
         {"global_master_campaign_id": "USA_3115232?page=9"},
@@ -130,7 +131,9 @@ CASES = {
         "event_types has unknown value(s) ['calls']", {"event_types": "{{ params.types }}"}, params={"types": "call,calls"}
     ),
     "template-lookback-nonsense": Case(
-        "lookback='three days' is not an ISO-8601 duration; use e.g. 'P3D'", {"lookback": "{{ params.lookback }}"}, params={"lookback": "three days"}
+        "lookback='three days' is not an ISO-8601 duration; use e.g. 'P3D'",
+        {"lookback": "{{ params.lookback }}"},
+        params={"lookback": "three days"},
     ),
     # -- connection fields (AIRFLOW_CONN_LIPS_DEFAULT) ------------------------------------------
     "conn-no-host": Case("Connection 'lips_default' has no host: set it to the LIPS base URL, e.g. https://", host=""),

@@ -48,8 +48,9 @@ def endpoint_namespace(sandbox: LipsSandbox) -> str:
 
 @needs_openlineage
 def test_lineage_names_one_input_and_one_output(lips_conn: LipsSandbox, tmp_path: Path) -> None:
-    from airflow.providers.openlineage.extractors import OperatorLineage
     from openlineage.client.event_v2 import Dataset
+
+    from airflow.providers.openlineage.extractors import OperatorLineage
 
     target = tmp_path / "out" / "contact_interactions.jsonl"
     operator = pull(destination=f"file://{target}")

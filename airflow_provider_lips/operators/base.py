@@ -245,8 +245,9 @@ class LipsListOperator(BaseOperator):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """Report the LIPS endpoint as input and the written file as output (OpenLineage is optional)."""
         try:
-            from airflow.providers.openlineage.extractors import OperatorLineage
             from openlineage.client.event_v2 import Dataset
+
+            from airflow.providers.openlineage.extractors import OperatorLineage
         except ImportError:
             return None
         from urllib.parse import urlsplit

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.warehouse import (
     DEFAULT_BATCH_SIZE,

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox
-from tests.support import expected_ids
 from tests.dags.support import Deployment
+from tests.support import expected_ids
 
 pytestmark = pytest.mark.slow
 

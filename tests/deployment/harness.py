@@ -275,10 +275,8 @@ class AirflowDeployment:
                 os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 20
         for process in self.processes.values():
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # also reaps children the leader left behind
             process.wait()

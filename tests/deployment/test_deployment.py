@@ -46,7 +46,7 @@ def test_daily_dag_in_a_real_deployment(site: Site) -> None:
 
     # Every finished daily run (the triggered one and the scheduler's own) is in the warehouse, exactly.
     runs = wait_until(
-        lambda: [r for r in client.dag_runs(DAILY)] if all(r["state"] in ("success", "failed") for r in client.dag_runs(DAILY)) else None,
+        lambda: list(client.dag_runs(DAILY)) if all(r["state"] in ("success", "failed") for r in client.dag_runs(DAILY)) else None,
         150, "every daily run to finish",
     )
     assert {r["state"] for r in runs} == {"success"}

@@ -138,5 +138,5 @@ def test_test_connection(lips_conn: LipsSandbox, monkeypatch: pytest.MonkeyPatch
 def test_secrets_are_registered_with_the_masker(lips_conn: LipsSandbox) -> None:
     from airflow.sdk.log import redact
 
-    LipsHook().settings
+    assert LipsHook().settings.token == TOKEN
     assert redact(f"token {TOKEN} key {API_KEY}") == "token *** key ***"

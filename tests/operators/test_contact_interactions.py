@@ -160,7 +160,8 @@ def test_failure_mid_walk_leaves_the_previous_file(lips_conn: LipsSandbox, tmp_p
     run(pull(destination=f"file://{target}", per_page=10), *WEEK)
     before = target.read_bytes()
     lips_conn.configure(max_per_page=10, malformed_pages=[4])
-    with pytest.raises(LipsResponseError, match=r"GET /contact_interactions\?.*&page=4&per_page=10 answered 200 with a body that is not JSON"):
+    not_json = r"GET /contact_interactions\?.*&page=4&per_page=10 answered 200 with a body that is not JSON"
+    with pytest.raises(LipsResponseError, match=not_json):
         run(pull(destination=f"file://{target}", per_page=10, concurrency=1), *WEEK)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["interactions.jsonl"]
@@ -168,7 +169,7 @@ def test_failure_mid_walk_leaves_the_previous_file(lips_conn: LipsSandbox, tmp_p
 
 def test_failure_on_a_first_run_leaves_nothing(lips_conn: LipsSandbox, tmp_path: Path) -> None:
     lips_conn.configure(max_per_page=10, missing_key_pages=[2])
-    with pytest.raises(LipsResponseError, match="page 2 of GET /contact_interactions.*has no 'contact_interactions' list"):
+    with pytest.raises(LipsResponseError, match=r"page 2 of GET /contact_interactions.*has no 'contact_interactions' list"):
         run(pull(destination=f"file://{tmp_path}/x.jsonl", per_page=10), *WEEK)
     assert list(tmp_path.iterdir()) == []
 

@@ -15,8 +15,9 @@ from airflow_provider_lips.transfers.contact_interactions_to_sql import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
     from conftest import Warehouse
+
+    from airflow.sdk import Context
 
 
 @pytest.mark.parametrize(

@@ -128,7 +128,8 @@ def test_documented_record_spellings_load(warehouse: Warehouse, interaction: Int
     anonymous = interaction(3, event_type="FormEvent", call=None, form={"message": "hi"})
     anonymous["contact"].pop("id")
     anonymous.pop("contact_id")
-    crm = interaction(2, event_type="CallEvent", contact={"id": 7, "phone_numbers": [{"phone_type": "work", "phone_number": "+19893643647 x241"}]})
+    phone = {"phone_type": "work", "phone_number": "+19893643647 x241"}
+    crm = interaction(2, event_type="CallEvent", contact={"id": 7, "phone_numbers": [phone]})
     crm["occured_at"] = "2021-09-06T09:16:08.000-07:00"
     del crm["occurred_at"]
     rows = [interaction(1, event_type="ChatSalesEvent"), crm, anonymous]

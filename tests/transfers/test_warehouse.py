@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.exceptions import LipsBadFileError, LipsLoadError, LipsValidationError
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
-from airflow_provider_lips.exceptions import LipsBadFileError, LipsLoadError
 from airflow_provider_lips.warehouse import LoadResult, load_contact_interactions
 
 if TYPE_CHECKING:

@@ -58,7 +58,8 @@ def test_typed_columns_hold_hashes_or_null_and_raw_holds_the_policy_output(
     )[0]
     assert all(value.startswith("pii1:") for value in (first, last, email)) and company is None and title is None
     assert warehouse.json(phones)[0]["phone_number"].startswith("pii1:")
-    stored = json.dumps(warehouse.rows("SELECT * FROM lips_contact_interactions") + warehouse.rows("SELECT * FROM lips_contacts"), default=str)
+    rows = warehouse.rows("SELECT * FROM lips_contact_interactions") + warehouse.rows("SELECT * FROM lips_contacts")
+    stored = json.dumps(rows, default=str)
     assert not [value for value in PLAINTEXT if value in stored]
 
 

@@ -86,7 +86,12 @@ def test_dates_bound_created_at_inclusively_like_the_interactions_dates(
     assert {c["id"] for c in walk_contacts(client, sandbox.url, **narrower)} == served - on_bounds
     # Bare dates mean whole UTC days, as for interactions.
     day = datetime.fromtimestamp(low / 1000, timezone.utc).date()
-    whole_day = {c["id"] for c in walk_contacts(client, sandbox.url, global_master_advertiser_id="USA_1", start_date=day.isoformat(), end_date=day.isoformat())}
+    whole_day = {
+        c["id"]
+        for c in walk_contacts(
+            client, sandbox.url, global_master_advertiser_id="USA_1", start_date=day.isoformat(), end_date=day.isoformat()
+        )
+    }
     start_ms = to_ms(datetime.combine(day, datetime.min.time(), timezone.utc))
     assert whole_day == {c["id"] for c in everyone if start_ms <= parse_timestamp(c["created_at"]) < start_ms + 86_400_000}
     assert whole_day
