@@ -102,8 +102,8 @@ class BudgetStore(ABC):
         item = RateItem("request", self.bucket.now())
         if self.bucket.put(item):
             return 0.0
-        waiting = self.bucket.waiting(item)
-        return max(int(waiting), 1) / 1000  # type: ignore[call-overload]
+        waiting: Any = self.bucket.waiting(item)  # int, or an awaitable for async buckets (not used here)
+        return max(int(waiting), 1) / 1000
 
     def tidy(self) -> None:
         """Drop entries older than the window, so the log stays a second long."""
@@ -178,13 +178,15 @@ class RedisStore(BudgetStore):
             self.bucket = RedisBucket.init([rate], client, self.key)
 
     def paused_for(self) -> float:
-        left = int(self.client.pttl(self.pause_key))  # type: ignore[arg-type]
+        ttl: Any = self.client.pttl(self.pause_key)  # redis-py types it int | Awaitable[int]
+        left = int(ttl)
         return left / 1000 if left > 0 else 0.0
 
     def pause(self, seconds: float) -> None:
         wanted = math.ceil(seconds * 1000)
         # Two processes pausing at once ask for about the same end; either one winning is right.
-        if int(self.client.pttl(self.pause_key)) < wanted:  # type: ignore[arg-type]
+        ttl: Any = self.client.pttl(self.pause_key)
+        if int(ttl) < wanted:
             self.client.set(self.pause_key, "429", px=wanted)
 
     def tidy(self) -> None:

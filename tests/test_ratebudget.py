@@ -156,7 +156,7 @@ def test_redis_lost_mid_pull_stops_every_draw(
 
 
 def test_a_redis_connection_that_does_not_exist_is_a_validation_error(base_url: str) -> None:
-    with pytest.raises(LipsValidationError, match="names Redis connection 'no_such_redis'.*Create it"):
+    with pytest.raises(LipsValidationError, match=r"names Redis connection 'no_such_redis'.*Create it"):
         open_rate_budget(**budget_args(base_url, "no_such_redis"))
 
 
