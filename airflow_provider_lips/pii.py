@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS, Endpoint
 from airflow_provider_lips.exceptions import LipsValidationError
 
 Action = Literal["keep", "drop", "hash"]
@@ -98,11 +99,40 @@ PRESETS: Mapping[str, Mapping[str, Action]] = {
     "drop": _table("drop"),
 }
 
-# The pull needs these (dedupe, the window, the load's primary key): never dropped or hashed,
-# not even by a "*": "drop"; naming them with another action is an error.
-_REQUIRED = frozenset({"id", "occurred_at", "occured_at"})
-# Ids and timestamps the load reads as typed values: a hash would make the file unloadable.
-_UNHASHABLE = _REQUIRED | {"contact_id", "created_at", "archived_at", "contact.id", "contact.created_at", "contact.updated_at"}
+
+
+@dataclass(frozen=True)
+class _RecordKind:
+    """What a policy must respect for one listing's records.
+
+    ``required``: the pull needs them (dedupe, the window, the load's primary key), so they are
+    never dropped or hashed, not even by ``"*": "drop"``, and naming them with another action is
+    an error. ``unhashable``: ids and timestamps the load reads as typed values.
+    """
+
+    presets: Mapping[str, Mapping[str, Action]]
+    required: frozenset[str]
+    unhashable: frozenset[str]
+
+
+def _contact_preset(table: Mapping[str, Action]) -> dict[str, Action]:
+    """A ``/contacts`` record is an interaction's embedded contact: the same rules, one level up."""
+    return {"*": table["*"], **{path.removeprefix("contact."): a for path, a in table.items() if path.startswith("contact.")}}
+
+
+# Keyed by the listing's records key (see endpoints.py).
+_KINDS: Mapping[str, _RecordKind] = {
+    "contact_interactions": _RecordKind(
+        PRESETS,
+        frozenset({"id", "occurred_at", "occured_at"}),
+        frozenset({"contact_id", "created_at", "archived_at", "contact.id", "contact.created_at", "contact.updated_at"}),
+    ),
+    "contacts": _RecordKind(
+        {name: _contact_preset(table) for name, table in PRESETS.items()},
+        frozenset({"id"}),
+        frozenset({"created_at", "updated_at", "archived_at"}),
+    ),
+}
 _SEGMENT = re.compile(r"(?P<name>[A-Za-z0-9_\-]+|\*)(?P<list>\[\])?")
 
 
@@ -121,6 +151,7 @@ class PiiPolicy:
 
     spec: str | dict[str, str]
     rules: Mapping[str, Action]
+    required: frozenset[str] = frozenset()
 
     @property
     def hashes(self) -> bool:
@@ -134,14 +165,18 @@ class PiiPolicy:
                 f"pii={self.spec!r} hashes fields but no key was given; set pii_key_conn_id to a connection "
                 "whose password is the key."
             )
-        return Redactor(self, _build_tree(self.rules), key if self.hashes else None)
+        return Redactor(self, _compile(_build_tree(self.rules), "keep", self.required), key if self.hashes else None)
 
 
-def parse_policy(value: Any) -> PiiPolicy | None:
+def parse_policy(value: Any, endpoint: Endpoint = CONTACT_INTERACTIONS) -> PiiPolicy | None:
     """Validate ``pii`` as given to the operator: None, a preset name, a mapping, or either as JSON text.
 
-    JSON text is what a DAG param rendered with ``{{ params.pii | tojson }}`` gives.
+    JSON text is what a DAG param rendered with ``{{ params.pii | tojson }}`` gives. Presets
+    and the fields that must survive depend on the listing ``endpoint`` the records come from.
     """
+    kind = _KINDS.get(endpoint.records_key, _RecordKind({}, frozenset({"id"}), frozenset()))
+    required = kind.required | {endpoint.time_field}
+    presets = kind.presets
     if isinstance(value, str):
         text = value.strip()
         if text[:1] in ('{', '"') or text == "null":
@@ -154,17 +189,17 @@ def parse_policy(value: Any) -> PiiPolicy | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        preset = PRESETS.get(value)
+        preset = presets.get(value)
         if preset is None:
             hint = " (render DAG params with '{{ params.pii | tojson }}')" if value in ("None", "{}") else ""
             raise LipsValidationError(
-                f"pii={value!r} is not a preset{hint}; use one of {sorted(PRESETS)}, None to keep every field, "
+                f"pii={value!r} is not a preset{hint}; use one of {sorted(presets)}, None to keep every field, "
                 "or a mapping from field path to 'keep', 'drop' or 'hash'."
             )
-        return PiiPolicy(value, preset)
+        return PiiPolicy(value, preset, required)
     if not isinstance(value, Mapping) or not value:
         raise LipsValidationError(
-            f"pii must be None, a preset name ({', '.join(sorted(PRESETS))}) or a non-empty mapping from field "
+            f"pii must be None, a preset name ({', '.join(sorted(presets))}) or a non-empty mapping from field "
             f"path to action, e.g. {{'contact.email': 'hash'}}; got {value!r}."
         )
     rules: dict[str, Action] = {}
@@ -174,8 +209,8 @@ def parse_policy(value: Any) -> PiiPolicy | None:
                 f"pii[{path!r}]: unknown action {action!r}; use 'keep', 'drop' or 'hash'."
             )
         rules[_check_path(path)] = cast(Action, action)
-    _build_tree(rules)  # conflicts between paths fail here, before any request
-    return PiiPolicy({str(path): str(action) for path, action in value.items()}, rules)
+    _build_tree(rules, required, kind.unhashable | required)  # contradictions fail here, before any request
+    return PiiPolicy({str(path): str(action) for path, action in value.items()}, rules, required)
 
 
 def _check_path(path: Any) -> str:
@@ -199,17 +234,19 @@ def _check_path(path: Any) -> str:
     return path
 
 
-def _build_tree(rules: Mapping[str, Action]) -> _Level:
-    """Turn path rules into nested levels, refusing paths that contradict each other."""
+def _build_tree(
+    rules: Mapping[str, Action], required: frozenset[str] = frozenset(), unhashable: frozenset[str] = frozenset()
+) -> _Level:
+    """Turn path rules into nested levels, refusing paths that contradict each other or the pull's needs."""
     root = _Level()
     for path, action in rules.items():
         plain = path.replace("[]", "")
-        if plain in _REQUIRED and action != "keep":
+        if plain in required and action != "keep":
             raise LipsValidationError(
                 f"pii[{path!r}] = {action!r}: the pull needs {plain!r} to dedupe, keep the window and load; "
                 "it is always kept. Remove this entry."
             )
-        if plain in _UNHASHABLE and action == "hash":
+        if plain in unhashable and action == "hash":
             raise LipsValidationError(
                 f"pii[{path!r}] = 'hash': {plain!r} is an id or timestamp the load reads as such; use 'keep' or 'drop'."
             )
@@ -294,9 +331,9 @@ class Redactor:
 
     _CACHE_LIMIT = 1 << 14
 
-    def __init__(self, policy: PiiPolicy, tree: _Level, key: bytes | None) -> None:
+    def __init__(self, policy: PiiPolicy, plan: _Plan, key: bytes | None) -> None:
         self.policy = policy
-        self._plan = _compile(tree, "keep", top=True)
+        self._plan = plan
         self._key = key
         self._mac = hmac.new(key, digestmod=hashlib.sha256) if key else None  # copied per value: cheaper than hmac.digest
         self._hashed: dict[str, str] = {}  # raw value -> hash: contacts and tracking numbers recur
@@ -390,12 +427,12 @@ class _Plan:
     each: Action | None
 
 
-def _compile(level: _Level, inherited: Action, top: bool = False) -> _Plan:
+def _compile(level: _Level, inherited: Action, required: frozenset[str] = frozenset()) -> _Plan:
+    """``required``: top-level fields kept whatever the rules say (validation already refused naming them otherwise)."""
     default = level.default or inherited
-    named = {name: rule for name, rule in level.fields.items() if isinstance(rule, str)}
+    named: dict[str, Action] = {name: rule for name, rule in level.fields.items() if isinstance(rule, str)}
     nested = tuple((name, _compile(rule, default)) for name, rule in level.fields.items() if isinstance(rule, _Level))
-    if top:
-        named.update(dict.fromkeys(_REQUIRED, "keep"))
+    named.update(dict.fromkeys(required, "keep"))
     hashed = tuple(name for name, rule in named.items() if rule == "hash")
     if default == "keep":
         allowed = None

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from airflow_provider_lips.endpoints import Endpoint
 from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError
 from airflow_provider_lips.hooks.lips import LipsHook
+from airflow_provider_lips.pii import Redactor
 from airflow_provider_lips.query import ContactInteractionFilters, encode_query
 from airflow_provider_lips.window import TimeWindow, parse_timestamp
 
@@ -55,6 +56,8 @@ class Pull:
     on (and a listing that has totals), each query's walk is bracketed by two totals calls;
     if they disagree with each other or with the distinct ids the walk saw, the list changed
     under us and the query is walked once more. Page size and concurrency are the hook's.
+    With a ``redactor`` (a compiled PII policy), every kept record is passed through it before
+    the sink sees it, and error messages quote records only as the policy leaves them.
     """
 
     def __init__(
@@ -65,8 +68,10 @@ class Pull:
         window: TimeWindow,
         *,
         completeness: Completeness = "fail",
+        redactor: Redactor | None = None,
     ) -> None:
         self.hook = hook
+        self.redactor = redactor
         self.endpoint = endpoint
         self.filters = filters
         self.window = window
@@ -134,7 +139,7 @@ class Pull:
                 for record in page.records:
                     key = record.get("id") if isinstance(record, dict) else None
                     if key is None:
-                        raise LipsResponseError(f"{label}: page {page.number} holds a record without an 'id': {str(record)[:200]!r}")
+                        raise LipsResponseError(f"{label}: page {page.number} holds a record without an 'id': {self._excerpt(record)!r}")
                     previous = seen.get(key)
                     if previous != walk:
                         distinct += 1
@@ -151,7 +156,7 @@ class Pull:
                     if created:
                         stats.lateness_seconds.append((parse_timestamp(created) - occurred).total_seconds())
                 if kept:
-                    sink(kept)
+                    sink(self.redactor.apply_all(kept) if self.redactor else kept)
                 stats.records += len(kept)
                 stats.pages += 1
                 log.info(
@@ -159,3 +164,11 @@ class Pull:
                     label, page.number, page.total_pages, len(kept), stats.records, self.endpoint.name,
                 )
         return distinct
+
+    def _excerpt(self, record: Any) -> str:
+        """A record as an error message may quote it: as the PII policy leaves it, if there is one."""
+        if self.redactor is None:
+            return str(record)[:200]
+        if isinstance(record, dict):
+            return str(self.redactor.apply(record))[:200]
+        return f"<a {type(record).__name__}, withheld by the PII policy>"

@@ -87,3 +87,35 @@ def run_together(commands: list[list[str]], go: Path, *, timeout: float = 120, *
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def plaintext_pii(records: list[dict]) -> set[str]:
+    """The personal values of ``records`` as they could appear in any text: names (JSON-quoted, so that a
+    first name such as "Mark" is not found inside ordinary words), full names, e-mails, phone numbers in
+    E.164 and national form, transcript lines, form messages and URLs."""
+    found: set[str] = set()
+
+    def phone(number: object) -> None:
+        if isinstance(number, str) and number.startswith("+1"):
+            found.update({number.split(" ")[0], number[2:12]})
+
+    for record in records:
+        contact = record.get("contact") or {}
+        for name in (contact.get("first_name"), contact.get("last_name")):
+            if name:
+                found.add(json.dumps(name))
+        for text in (record.get("display_name"), contact.get("email"), record.get("page_url")):
+            if text:
+                found.add(text)
+        if contact.get("first_name") and contact.get("last_name"):
+            found.add(f"{contact['first_name']} {contact['last_name']}")
+        for number in contact.get("phone_numbers") or []:
+            phone(number.get("phone_number"))
+        call = record.get("call") or {}
+        phone(call.get("caller_number"))
+        if call.get("recording_url"):
+            found.add(call["recording_url"])
+        found.update(line["message"] for line in (record.get("chat") or {}).get("transcript", []))
+        fields = (record.get("form") or {}).get("fields") or {}
+        found.update(str(value) for value in fields.values() if value)
+    return found

@@ -291,3 +291,26 @@ def test_a_missing_or_weak_key_says_how_to_make_one(monkeypatch: pytest.MonkeyPa
     assert message in str(error.value)
     assert "airflow connections add no_such_pii_key --conn-type generic --conn-password" in str(error.value)
     assert "short" not in str(error.value).replace("shorter", "")
+
+
+def test_contacts_listings_get_the_presets_embedded_contact_rules_one_level_up() -> None:
+    from airflow_provider_lips.endpoints import Endpoint
+
+    contacts = Endpoint("contacts", "/contacts", "contacts", None, "created_at", frozenset())
+    policy = parse_policy("pseudonymize", contacts)
+    assert policy is not None
+    out = policy.compile(KEY).apply(copy.deepcopy(RECORD["contact"]))
+    assert out == {
+        "id": 2197617,
+        "first_name": mac("s"),
+        "last_name": mac("eligio"),
+        "email": mac("s.eligio@example.com"),
+        "phone_work": mac("+13184227453"),
+        "phone_numbers": [{"phone_type": "work", "phone_number": mac("+13184227453")}],
+        "created_at": "2021-09-04T01:21:27.394Z",
+    }
+    with pytest.raises(LipsValidationError, match="the pull needs 'created_at'"):
+        parse_policy({"created_at": "drop"}, contacts)
+    tags = Endpoint("tags", "/tags", "tags", None, "created_at", frozenset())
+    with pytest.raises(LipsValidationError, match=r"is not a preset; use one of \[\]"):
+        parse_policy("pseudonymize", tags)

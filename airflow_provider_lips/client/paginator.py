@@ -48,7 +48,7 @@ class PagePaginator:
         where = f"page {page} of GET {path}?{encode_query(params)}"
         if not isinstance(body, dict) or not isinstance(body.get(records_key), list):
             shown = {k: v for k, v in body.items() if k != records_key} if isinstance(body, dict) else body
-            raise LipsResponseError(f"{where} has no '{records_key}' list: {self.requester.excerpt(json.dumps(shown))!r}")
+            raise LipsResponseError(f"{where} has no '{records_key}' list: {self.requester.body_excerpt(json.dumps(shown))!r}")
         total = body.get("total_pages")
         if not isinstance(total, int) or isinstance(total, bool) or total < 0:
             raise LipsResponseError(f"{where} has no usable 'total_pages' (got {total!r}).")

@@ -64,6 +64,9 @@ class Requester:
     in-process pacer at the connection's ``requests_per_second``.
     """
 
+    # False while a PII policy is on: a body that may hold records is never quoted in an error.
+    quote_bodies = True
+
     def __init__(
         self,
         settings: LipsClientSettings,
@@ -100,6 +103,10 @@ class Requester:
     def excerpt(self, text: str) -> str:
         text = self.redact(text.strip())
         return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+    def body_excerpt(self, text: str) -> str:
+        """An excerpt of a 2xx body that may hold records, unless a PII policy forbids quoting it."""
+        return self.excerpt(text) if self.quote_bodies else f"({len(text)} characters withheld: a PII policy is on)"
 
     def url(self, path: str, params: QueryParams = ()) -> str:
         query = encode_query(params)
@@ -195,5 +202,5 @@ class Requester:
         except msgspec.DecodeError as err:
             raise LipsResponseError(
                 f"GET {path}?{encode_query(params)} answered {response.status_code} with a body that is not JSON: "
-                f"{self.excerpt(response.text)!r}"
+                f"{self.body_excerpt(response.text)!r}"
             ) from err

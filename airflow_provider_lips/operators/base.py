@@ -8,7 +8,7 @@ builds its filters from them.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -20,6 +20,7 @@ from airflow_provider_lips.client.settings import MAX_PER_PAGE
 from airflow_provider_lips.endpoints import Endpoint
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
+from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, Redactor, parse_policy, read_key
 from airflow_provider_lips.pull import Completeness, Pull, PullStats
 from airflow_provider_lips.query import ContactInteractionFilters
 from airflow_provider_lips.window import TimeWindow, iso_duration, iso_utc, parse_lookback
@@ -42,6 +43,7 @@ class _Plan:
     window: TimeWindow
     lookback: timedelta
     destination: ObjectStoragePath | None
+    redactor: Redactor | None  # the compiled PII policy, None: every field as the API sent it
 
 
 class LipsListOperator(BaseOperator):
@@ -62,6 +64,10 @@ class LipsListOperator(BaseOperator):
     :param completeness: compare with the listing's totals: ``fail``, ``warn`` or ``off``.
     :param concurrency: pages in flight at once; defaults to the connection's (12).
     :param xcom_max_records: cap on records returned through XCom when there is no destination.
+    :param pii: the PII policy applied to every record before it leaves the task: ``None`` (keep
+        every field), a preset (``"pseudonymize"``, ``"drop"``) or a mapping from field path to
+        ``keep``/``drop``/``hash``; JSON text of either also works (``{{ params.pii | tojson }}``).
+    :param pii_key_conn_id: the connection whose password is the HMAC key, read only when the policy hashes.
     """
 
     endpoint: ClassVar[Endpoint]
@@ -72,6 +78,7 @@ class LipsListOperator(BaseOperator):
         "window_end",
         "lookback",
         "destination",
+        "pii",
     )
 
     def __init__(
@@ -88,9 +95,17 @@ class LipsListOperator(BaseOperator):
         completeness: Completeness = "fail",
         concurrency: int | None = None,
         xcom_max_records: int = DEFAULT_XCOM_MAX_RECORDS,
+        pii: str | Mapping[str, str] | None = None,
+        pii_key_conn_id: str = DEFAULT_PII_KEY_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if pii is None or isinstance(pii, Mapping) or (isinstance(pii, str) and "{{" not in pii):
+            parse_policy(pii, self.endpoint)  # a literal policy fails when the DAG is parsed; a template at run time
+        if not isinstance(pii_key_conn_id, str) or not pii_key_conn_id.strip():
+            raise LipsValidationError(
+                f"pii_key_conn_id must name an Airflow connection, e.g. {DEFAULT_PII_KEY_CONN_ID!r}, got {pii_key_conn_id!r}."
+            )
         if per_page is not None and (
             not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= MAX_PER_PAGE
         ):
@@ -115,6 +130,8 @@ class LipsListOperator(BaseOperator):
         self.completeness = completeness
         self.concurrency = concurrency
         self.xcom_max_records = xcom_max_records
+        self.pii = pii
+        self.pii_key_conn_id = pii_key_conn_id
         self._lineage_source: str | None = None
         self._lineage_output: str | None = None
 
@@ -146,14 +163,17 @@ class LipsListOperator(BaseOperator):
             from airflow_provider_lips.storage import resolve_destination
 
             destination = resolve_destination(self.destination)
-        return _Plan(filters, requested, requested.widened(lookback), lookback, destination)
+        policy = parse_policy(self.pii, self.endpoint)
+        redactor = policy.compile(read_key(self.pii_key_conn_id) if policy.hashes else None) if policy else None
+        return _Plan(filters, requested, requested.widened(lookback), lookback, destination, redactor)
 
     def execute(self, context: Context) -> Any:
         plan = self._plan(context)
         hook = LipsHook(self.lips_conn_id, per_page=self.per_page, concurrency=self.concurrency)
         settings = hook.settings  # validates the connection before the first request
         self._lineage_source = f"{settings.base_url}{self.endpoint.path}"
-        pull = Pull(hook, self.endpoint, plan.filters, plan.window, completeness=self.completeness)
+        hook.requester.quote_bodies = plan.redactor is None
+        pull = Pull(hook, self.endpoint, plan.filters, plan.window, completeness=self.completeness, redactor=plan.redactor)
         started = time.monotonic()
         try:
             if plan.destination is None:
@@ -211,6 +231,7 @@ class LipsListOperator(BaseOperator):
             "completeness": stats.completeness,
             "lateness_seconds": lateness,
             "source": self._lineage_source,
+            "pii": plan.redactor.describe() if plan.redactor else None,
         }
 
     def _summarize(
@@ -223,6 +244,11 @@ class LipsListOperator(BaseOperator):
             iso_utc(plan.window.end), stats.pages, stats.walks, stats.duplicates, stats.outside_window, target,
             time.monotonic() - started,
         )
+        if plan.redactor:
+            self.log.info(
+                "PII policy %r applied to every record (key %s).",
+                plan.redactor.policy.spec, plan.redactor.key_fingerprint or "not needed",
+            )
         if lateness and lateness["p99"] > plan.lookback.total_seconds():
             self.log.warning(
                 "p99 lateness (created_at - occurred_at) is %.1f h but lookback is %.1f h: interactions the vendor "
