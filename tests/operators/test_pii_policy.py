@@ -81,9 +81,11 @@ def test_the_same_person_hashes_alike_across_days_advertisers_and_phone_formats(
     other = next(r for r in interactions if r["global_master_advertiser_id"] == "USA_2")
     person = {"first_name": "Ana", "last_name": "Quintero", "email": "ana.quintero@example.org"}
     first_id = max(r["id"] for r in interactions) + 1
-    for offset, (template, when, spelling) in enumerate(
-        [(base, DAY, ("+13185550142", " Ana.Quintero@Example.org ")), (other, DAY + timedelta(days=1), ("(318) 555-0142 x27", "ANA.QUINTERO@example.org"))]
-    ):
+    sightings = [
+        (base, DAY, ("+13185550142", " Ana.Quintero@Example.org ")),
+        (other, DAY + timedelta(days=1), ("(318) 555-0142 x27", "ANA.QUINTERO@example.org")),
+    ]
+    for offset, (template, when, spelling) in enumerate(sightings):
         record = copy.deepcopy(template)
         record.update(id=first_id + offset, occurred_at=when.isoformat().replace("+00:00", ".000Z"),
                       created_at=(when + timedelta(minutes=5)).isoformat().replace("+00:00", ".000Z"), display_name="Ana Quintero")
@@ -95,7 +97,8 @@ def test_the_same_person_hashes_alike_across_days_advertisers_and_phone_formats(
     def hashes(gmaid: str, day: datetime, **kwargs: Any) -> tuple[Any, ...]:
         (record,) = [r for r in run(day, global_master_advertiser_id=gmaid, pii="pseudonymize", **kwargs) if r["id"] >= first_id]
         contact = record["contact"]
-        return contact["first_name"], contact["last_name"], contact["email"], contact["phone_numbers"][0]["phone_number"], record["display_name"]
+        phone = contact["phone_numbers"][0]["phone_number"]
+        return contact["first_name"], contact["last_name"], contact["email"], phone, record["display_name"]
 
     day_one, day_two = hashes("USA_1", DAY), hashes("USA_2", DAY + timedelta(days=1))
     assert day_one == day_two and all(value.startswith("pii1:") for value in day_one)
