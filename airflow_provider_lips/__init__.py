@@ -45,6 +45,8 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_lips.hooks.lips.LipsHook",
                 "hook-name": "LIPS",
                 "connection-type": "lips",
+                # No "default" in any schema: the form would write it into every saved connection's
+                # extra, freezing today's defaults there. Defaults are said in the descriptions.
                 "conn-fields": {
                     "api_key": {
                         "label": "API key",
@@ -53,47 +55,53 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "request_timeout": {
                         "label": "Request timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": DEFAULT_REQUEST_TIMEOUT},
+                        "description": f"Empty: {DEFAULT_REQUEST_TIMEOUT:g}.",
+                        "schema": {"type": ["number", "null"]},
                     },
                     "requests_per_second": {
                         "label": "Requests per second",
-                        "description": "Client-side rate limit shared by every request of a task.",
-                        "schema": {"type": ["number", "null"], "default": DEFAULT_REQUESTS_PER_SECOND},
+                        "description": f"Client-side rate limit shared by every request of a task. Empty: {DEFAULT_REQUESTS_PER_SECOND:g}.",
+                        "schema": {"type": ["number", "null"]},
                     },
                     "per_page": {
                         "label": "Page size",
-                        "schema": {"type": ["integer", "null"], "default": DEFAULT_PER_PAGE},
+                        "description": f"Empty: {DEFAULT_PER_PAGE} (at most 1000).",
+                        "schema": {"type": ["integer", "null"]},
                     },
                     "concurrency": {
                         "label": "Concurrent requests",
-                        "schema": {"type": ["integer", "null"], "default": DEFAULT_CONCURRENCY},
+                        "description": f"Pages in flight at once. Empty: {DEFAULT_CONCURRENCY}.",
+                        "schema": {"type": ["integer", "null"]},
                     },
                     "max_attempts": {
                         "label": "Attempts per request",
-                        "description": "Tries for 429, 5xx, dropped connections and timeouts.",
-                        "schema": {"type": ["integer", "null"], "default": 6},
+                        "description": "Tries for 429, 5xx, dropped connections and timeouts. Empty: 6.",
+                        "schema": {"type": ["integer", "null"]},
                     },
                     "retry_base_wait": {
                         "label": "First retry wait (seconds)",
-                        "description": "Backoff doubles from here, with jitter.",
-                        "schema": {"type": ["number", "null"], "default": 0.5},
+                        "description": "Backoff doubles from here, with jitter. Empty: 0.5.",
+                        "schema": {"type": ["number", "null"]},
                     },
                     "retry_max_wait": {
                         "label": "Longest retry wait (seconds)",
-                        "description": "Caps one wait, Retry-After included.",
-                        "schema": {"type": ["number", "null"], "default": 30},
+                        "description": "Caps one wait, Retry-After included. Empty: 30.",
+                        "schema": {"type": ["number", "null"]},
                     },
                     "allow_insecure_http": {
                         "label": "Allow plain http",
-                        "description": "Permit an http:// base URL on a non-loopback host.",
-                        "schema": {"type": ["boolean", "null"], "default": False},
+                        "description": "Permit an http:// base URL on a non-loopback host. Empty: off.",
+                        "schema": {"type": ["boolean", "null"]},
                     },
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
+                    # The port stays visible: the Test button posts every field, and a hidden port
+                    # goes out as 0, which the API refuses as "differs from the stored connection".
+                    "hidden-fields": ["schema", "login"],
                     "relabeling": {"host": "Base URL", "password": "API token"},
                     "placeholders": {
                         "host": "https://data-connect-lips.ganettdigital.com",
+                        "port": "empty: the Base URL's (443 for https)",
                         "password": "the token sent as 'Authorization: token <token>'",
                     },
                 },

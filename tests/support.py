@@ -119,3 +119,12 @@ def plaintext_pii(records: list[dict]) -> set[str]:
         fields = (record.get("form") or {}).get("fields") or {}
         found.update(str(value) for value in fields.values() if value)
     return found
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (bind, read, release)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

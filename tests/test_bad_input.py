@@ -35,6 +35,8 @@ class Case:
     bare: bool = False
     # Host for the connection; "{url}" is the sandbox's base URL.
     host: str = "{url}"
+    port: int | None = None
+    schema: str | None = None
     conn: dict[str, Any] = field(default_factory=dict)
     # Params for Jinja: when set, the operator's template fields are rendered like a task run does.
     params: dict[str, Any] | None = None
@@ -137,9 +139,14 @@ CASES = {
     ),
     # -- connection fields (AIRFLOW_CONN_LIPS_DEFAULT) ------------------------------------------
     "conn-no-host": Case("Connection 'lips_default' has no host: set it to the LIPS base URL, e.g. https://", host=""),
-    "conn-host-without-scheme": Case(
-        "host 'data-connect-lips.ganettdigital.com' is not a base URL with a scheme: set it to e.g. https://data-connect-lips",
-        host="data-connect-lips.ganettdigital.com",
+    "conn-host-with-bad-port": Case("host 'https://lips.example:http' is not a base URL", host="https://lips.example:http"),
+    "conn-port-conflict": Case(
+        "the host 'https://lips.example:8443' names port 8443 but the port field says 9443; clear one of them",
+        host="https://lips.example:8443", port=9443,
+    ),
+    "conn-port-nonsense": Case("port must be a number from 1 to 65535, got 70000", host="https://lips.example", port=70000),
+    "conn-schema-not-a-scheme": Case(
+        "schema 'ftp' is not a URL scheme; use 'https' or 'http'", host="lips.example", schema="ftp"
     ),
     "conn-plain-http-remote": Case(
         "uses plain http to data-connect-lips.ganettdigital.com, which would send the API token unencrypted: use https, "
@@ -176,6 +183,7 @@ def test_bad_input_fails_clearly_before_any_request(case: Case, sandbox: LipsSan
     api_key = conn.pop("api_key", API_KEY)
     connection = json.loads(lips_connection(host, token=token, api_key=None, **conn))
     connection["extra"]["api_key"] = api_key  # lips_connection's own api_key argument takes strings only
+    connection.update({k: v for k, v in (("port", case.port), ("schema", case.schema)) if v is not None})
     monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", json.dumps(connection))
     kwargs = dict(case.kwargs) if case.bare else {**GOOD, **case.kwargs}
 

@@ -13,6 +13,7 @@ import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import AuthFactory, LipsAuth, build_auth
 from airflow_provider_lips.client.settings import LipsClientSettings
 from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, LipsTransientError
@@ -83,7 +84,9 @@ class Requester:
     @cached_property
     def session(self) -> requests.Session:
         session = SecretSafeSession()
-        session.headers.update({"Accept": "*/*", "Content-Type": "application/json"})
+        session.headers.update(
+            {"Accept": "*/*", "Content-Type": "application/json", "User-Agent": f"airflow-provider-lips/{__version__}"}
+        )
         session.auth = self.auth
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(self.settings.concurrency, 1), max_retries=0)
         session.mount("https://", adapter)
@@ -169,8 +172,8 @@ class Requester:
                     self.rate_limiter.pause(wait)
             if attempt == policy.max_attempts or time.monotonic() - started + wait > policy.max_elapsed:
                 raise LipsTransientError(
-                    f"{what} failed after {attempt} attempt(s) in {time.monotonic() - started:.1f}s; "
-                    f"last problem: {problem}. Airflow's task retries may try again later."
+                    f"{what} to {self.settings.base_url} failed after {attempt} attempt(s) in "
+                    f"{time.monotonic() - started:.1f}s; last problem: {problem}. Airflow's task retries may try again later."
                 )
             log.warning("%s: %s; retry %d/%d in %.2fs", what, problem, attempt, policy.max_attempts - 1, wait)
             if abort is None:

@@ -94,22 +94,51 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
-def _base_url(conn_id: str, host: str | None, schema: str | None, allow_insecure_http: bool) -> str:
+def _base_url(conn_id: str, host: str | None, port: Any, schema: str | None, allow_insecure_http: bool) -> str:
+    """The base URL from the connection's host, port and schema, in every form a user can write them.
+
+    The host is a URL (``https://host[:port]``) or a bare host name; a bare host takes its
+    scheme from the schema (``http``/``https``, as the URI form ``lips://:T@host:8080/http``
+    sets it), else https. The port field (UI, URI or JSON) applies unless the URL names the
+    same port or none; ``0`` or empty is unset, as the form saves it.
+    """
     if not host:
         raise LipsValidationError(f"Connection {conn_id!r} has no host: set it to the LIPS base URL, e.g. {_EXAMPLE_URL}.")
+    if port in (None, "", 0, "0"):
+        port = None
+    elif not str(port).isdigit() or not 0 < int(port) < 65536:
+        raise LipsValidationError(f"Connection {conn_id!r}: port must be a number from 1 to 65535, got {port!r}.")
     url = host.strip().rstrip("/")
-    if "://" not in url and schema in ("http", "https"):
-        url = f"{schema}://{url}"
+    if "://" not in url:
+        if schema not in (None, "", "http", "https"):
+            raise LipsValidationError(
+                f"Connection {conn_id!r}: schema {schema!r} is not a URL scheme; use 'https' or 'http', or "
+                f"write the scheme in the host, e.g. {_EXAMPLE_URL}."
+            )
+        url = f"{schema or 'https'}://{url}"
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    shown = f"{host!r}" + (f" with port {port}" if port else "")
+    try:
+        url_port = parts.port
+    except ValueError:
+        url_port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or url_port == -1:
         raise LipsValidationError(
-            f"Connection {conn_id!r} host {host!r} is not a base URL with a scheme: set it to e.g. {_EXAMPLE_URL}."
+            f"Connection {conn_id!r} host {shown} is not a base URL: set it to e.g. {_EXAMPLE_URL}."
         )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise LipsValidationError(
             f"Connection {conn_id!r} host must be a plain base URL without credentials, query or fragment, "
             f"e.g. {_EXAMPLE_URL}; the token goes in the password field."
         )
+    if port and url_port and int(port) != url_port:
+        raise LipsValidationError(
+            f"Connection {conn_id!r}: the host {host!r} names port {url_port} but the port field says {port}; "
+            f"clear one of them."
+        )
+    if port and not url_port:
+        netloc = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        url = parts._replace(netloc=f"{netloc}:{int(port)}").geturl()
     if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
         raise LipsValidationError(
             f"Connection {conn_id!r} uses plain http to {parts.hostname}, which would send the API token unencrypted: "
@@ -152,7 +181,7 @@ def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSetti
 
     settings = LipsClientSettings(
         conn_id=conn_id,
-        base_url=_base_url(conn_id, conn.host, conn.schema, bool(extra.get("allow_insecure_http", False))),
+        base_url=_base_url(conn_id, conn.host, conn.port, conn.schema, bool(extra.get("allow_insecure_http", False))),
         token=token,
         api_key=api_key,
         auth_type=auth_type,

@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,17 +25,11 @@ from typing import Any, TypeVar
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO, free_port
+
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 USERNAME = "admin"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now (bind, read, release)."""
-    with closing(socket.socket()) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:

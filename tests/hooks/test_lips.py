@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from airflow_provider_lips import __version__
 from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
 from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError
 from airflow_provider_lips.hooks.lips import LipsHook
@@ -29,6 +30,7 @@ def test_sends_the_documented_headers_on_one_keep_alive_session(lips_conn: LipsS
         assert headers["x-api-key"] == API_KEY
         assert headers["accept"] == "*/*"
         assert headers["content-type"] == "application/json"
+        assert headers["user-agent"] == f"airflow-provider-lips/{__version__}"
         assert headers.get("connection", "keep-alive").lower() == "keep-alive"
 
 
