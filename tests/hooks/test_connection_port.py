@@ -34,7 +34,9 @@ def forms(port: int) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("form", ["uri-with-http-schema", "json-bare-host-and-schema", "json-url-host-and-port", "json-url-with-the-same-port"])
+@pytest.mark.parametrize(
+    "form", ["uri-with-http-schema", "json-bare-host-and-schema", "json-url-host-and-port", "json-url-with-the-same-port"]
+)
 def test_the_port_field_reaches_the_wire(form: str, sandbox: LipsSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     port = int(sandbox.url.rsplit(":", 1)[1])
     hook = use(monkeypatch, forms(port)[form])
