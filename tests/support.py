@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "tok-3f9c1e7a5b"
 API_KEY = "key-8d2b6c4e0a"
+# A day and a week inside the session's November 2026 data (tests/conftest.py).
+DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
+WEEK = (datetime(2026, 11, 10, tzinfo=timezone.utc), datetime(2026, 11, 17, tzinfo=timezone.utc))
 
 
 def lips_connection(url: str, *, token: str = TOKEN, api_key: str | None = API_KEY, **extra: object) -> str:
@@ -30,6 +36,20 @@ def expected_ids(records: list[dict], start: datetime, end: datetime, **equal: o
         and start <= parse_timestamp(r["occurred_at"]) < end
         and all(r.get(k) == v for k, v in equal.items())
     }
+
+
+def pull(**kwargs: Any) -> LipsContactInteractionsOperator:
+    """The interactions operator (task ``pull``, advertiser ``USA_1`` unless told otherwise)."""
+    from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
+
+    kwargs.setdefault("task_id", "pull")
+    kwargs.setdefault("global_master_advertiser_id", "USA_1")
+    return LipsContactInteractionsOperator(**kwargs)
+
+
+def run(operator: Any, start: datetime = DAY, end: datetime | None = None) -> Any:
+    """Execute ``operator`` with the data interval Airflow would pass: ``[start, end)``, one day by default."""
+    return operator.execute({"data_interval_start": start, "data_interval_end": end or start + timedelta(days=1)})
 
 
 def pull_records(hook: Any, *, start: str = "2026-11-01", end: str = "2026-12-01", **filters: Any) -> list[dict]:

@@ -24,13 +24,11 @@ try:
 except ImportError:  # Airflow < 3.2
     from airflow.exceptions import AirflowTaskTerminated  # type: ignore[no-redef]
 from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError, LipsValidationError
-from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
-from tests.support import API_KEY, TOKEN, data_requests, expected_ids, lips_connection
+from tests.support import API_KEY, TOKEN, WEEK, data_requests, expected_ids, lips_connection, pull, run
 
 NOV_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 NOV_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
-WEEK = (datetime(2026, 11, 10, tzinfo=timezone.utc), datetime(2026, 11, 17, tzinfo=timezone.utc))
 
 # 3,000 interactions of one advertiser: 60 pages of 50 per walk.
 FAULT_DATA_COUNT = 3000
@@ -52,15 +50,6 @@ def fault_data() -> list[dict]:
     return generate_interactions(seed=11, count=FAULT_DATA_COUNT, start=NOV_START, end=NOV_END, advertisers=("USA_1",))
 
 
-def operator(**kwargs: Any) -> LipsContactInteractionsOperator:
-    kwargs.setdefault("global_master_advertiser_id", "USA_1")
-    return LipsContactInteractionsOperator(task_id="pull", **kwargs)
-
-
-def execute(op: LipsContactInteractionsOperator, start: datetime, end: datetime) -> Any:
-    return op.execute({"data_interval_start": start, "data_interval_end": end})
-
-
 def ids_in(path: Path) -> list[int]:
     return [json.loads(line)["id"] for line in path.read_text().splitlines()]
 
@@ -75,8 +64,8 @@ def connect(monkeypatch: pytest.MonkeyPatch, server: LipsSandbox, **extra: Any) 
 def _faulty_pull(server: LipsSandbox, conn_id: str, folder: Path, concurrency: int) -> dict[str, Any]:
     """One pull of November through every fault; returns what a user (and the suite) can observe."""
     target = folder / "interactions.jsonl"
-    manifest = execute(
-        operator(
+    manifest = run(
+        pull(
             lips_conn_id=conn_id, destination=f"file://{target}", per_page=100, completeness="fail", concurrency=concurrency
         ),
         NOV_START,
@@ -215,7 +204,7 @@ def test_a_task_killed_mid_walk_leaves_the_previous_file_and_the_rerun_is_comple
             pull_logger.addFilter(kill)
         try:
             with pytest.raises(error, match=match):
-                execute(operator(destination=f"file://{target}", per_page=10, concurrency=4), *WEEK)
+                run(pull(destination=f"file://{target}", per_page=10, concurrency=4), *WEEK)
         finally:
             pull_logger.removeFilter(kill)
             lips_conn.configure(malformed_pages=[], missing_key_pages=[], wrong_page_pages=[])
@@ -227,7 +216,7 @@ def test_a_task_killed_mid_walk_leaves_the_previous_file_and_the_rerun_is_comple
         killed_run()
         assert list(tmp_path.iterdir()) == []
         # A clean run writes the whole window.
-        execute(operator(destination=f"file://{target}", per_page=10), *WEEK)
+        run(pull(destination=f"file://{target}", per_page=10), *WEEK)
         good = target.read_bytes()
         assert set(ids_in(target)) == truth
         # The next run dies: the previous complete file is untouched, no temp file remains.
@@ -235,7 +224,7 @@ def test_a_task_killed_mid_walk_leaves_the_previous_file_and_the_rerun_is_comple
         assert target.read_bytes() == good
         assert [p.name for p in tmp_path.iterdir()] == ["interactions.jsonl"]
         # The rerun with the fault gone produces the full, correct file.
-        execute(operator(destination=f"file://{target}", per_page=10, concurrency=4), *WEEK)
+        run(pull(destination=f"file://{target}", per_page=10, concurrency=4), *WEEK)
         ids = ids_in(target)
         assert len(ids) == len(set(ids)) and set(ids) == truth
         assert [p.name for p in tmp_path.iterdir()] == ["interactions.jsonl"]
@@ -271,7 +260,7 @@ def _unsettled_pull(server: LipsSandbox, completeness: str) -> tuple[Any, _Mutat
     pull_logger = logging.getLogger("airflow_provider_lips.pull")
     pull_logger.addFilter(mutate_again)
     try:
-        return execute(operator(per_page=10, concurrency=1, completeness=completeness), *WEEK), mutate_again
+        return run(pull(per_page=10, concurrency=1, completeness=completeness), *WEEK), mutate_again
     finally:
         pull_logger.removeFilter(mutate_again)
 
@@ -311,7 +300,7 @@ def test_completeness_warn_delivers_and_warns(lips_conn: LipsSandbox, interactio
 
 def test_completeness_off_sends_no_totals_request(lips_conn: LipsSandbox, interactions: list[dict]) -> None:
     lips_conn.configure(max_per_page=10)
-    records = execute(operator(per_page=10, completeness="off"), *WEEK)
+    records = run(pull(per_page=10, completeness="off"), *WEEK)
     paths = {e["path"] for e in data_requests(lips_conn)}
     assert paths == {"/contact_interactions"}
     assert {r["id"] for r in records} == expected_ids(interactions, *WEEK, global_master_advertiser_id="USA_1")
@@ -326,7 +315,7 @@ def test_a_failed_sink_stops_the_page_requests(lips_conn: LipsSandbox) -> None:
     """
     lips_conn.configure(max_per_page=10, latency_ms=200)
     try:
-        execute(operator(per_page=10, concurrency=4, completeness="off", xcom_max_records=100), *WEEK)
+        run(pull(per_page=10, concurrency=4, completeness="off", xcom_max_records=100), *WEEK)
     except LipsValidationError as error:
         failed_at = time.time()
         time.sleep(0.6)

@@ -12,33 +12,22 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from airflow_provider_lips.exceptions import LipsResponseError
-from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox
-from tests.support import expected_ids
+from tests.support import DAY, expected_ids, pull, run
 
-DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
 OPENLINEAGE_MODULES = ("airflow.providers.openlineage.extractors", "openlineage.client.event_v2")
 
 needs_openlineage = pytest.mark.skipif(
     not (importlib.util.find_spec("openlineage.client") and importlib.util.find_spec("airflow.providers.openlineage")),
     reason="needs apache-airflow-providers-openlineage (the dev extra)",
 )
-
-
-def run(operator: LipsContactInteractionsOperator) -> Any:
-    return operator.execute({"data_interval_start": DAY, "data_interval_end": DAY + timedelta(days=1)})
-
-
-def pull(**kwargs: Any) -> LipsContactInteractionsOperator:
-    return LipsContactInteractionsOperator(task_id="pull", global_master_advertiser_id="USA_1", **kwargs)
 
 
 def endpoint_namespace(sandbox: LipsSandbox) -> str:

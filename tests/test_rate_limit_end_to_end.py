@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
-from tests.support import API_KEY, TOKEN, busiest_second, data_requests, expected_ids, lips_connection
+from tests.support import API_KEY, TOKEN, busiest_second, data_requests, expected_ids, lips_connection, pull, run
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 END = datetime(2026, 11, 29, tzinfo=timezone.utc)
@@ -28,17 +27,15 @@ def data() -> list[dict]:
     return generate_interactions(seed=3, count=700, start=START, end=END, advertisers=("USA_1",))
 
 
-def pull(monkeypatch: pytest.MonkeyPatch, server: LipsSandbox, requests_per_second: float, **kwargs: Any) -> list[dict]:
+def limited_pull(monkeypatch: pytest.MonkeyPatch, server: LipsSandbox, requests_per_second: float, **kwargs: Any) -> list[dict]:
+    """Pull November with the connection's client-side limit set to ``requests_per_second``."""
     monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", lips_connection(server.url, requests_per_second=requests_per_second))
-    operator = LipsContactInteractionsOperator(
-        task_id="pull", global_master_advertiser_id="USA_1", per_page=PAGE, concurrency=8, **kwargs
-    )
-    return operator.execute({"data_interval_start": START, "data_interval_end": END})
+    return run(pull(per_page=PAGE, concurrency=8, **kwargs), START, END)
 
 
 def test_twenty_per_second_is_never_exceeded(data: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
     with LipsSandbox(data, token=TOKEN, api_key=API_KEY, max_per_page=PAGE, rate_limit_rps=20, latency_ms=20) as server:
-        records = pull(monkeypatch, server, requests_per_second=20)
+        records = limited_pull(monkeypatch, server, requests_per_second=20)
         log = data_requests(server)
     listing = [e for e in log if e["path"] == "/contact_interactions"]
     assert len(listing) >= 60, "enough pages for the limit to matter"
@@ -58,7 +55,7 @@ def test_a_client_allowed_more_than_the_server_gets_throttled_and_still_complete
 ) -> None:
     """Connection set to 60/s against a server that allows 20/s: 429s, pauses, and a complete pull."""
     with LipsSandbox(data, token=TOKEN, api_key=API_KEY, max_per_page=PAGE, rate_limit_rps=20, latency_ms=5) as server:
-        records = pull(monkeypatch, server, requests_per_second=60, completeness="off")
+        records = limited_pull(monkeypatch, server, requests_per_second=60, completeness="off")
         log = data_requests(server)
     statuses = Counter(e["status"] for e in log)
     assert statuses[429] >= 1 and set(statuses) == {200, 429}
@@ -83,7 +80,7 @@ def test_a_429_pauses_every_concurrent_request(data: list[dict], monkeypatch: py
         data, token=TOKEN, api_key=API_KEY, max_per_page=PAGE, burst_429=[5], retry_after_format=retry_after_format,
         latency_ms=latency * 1000,
     ) as server:
-        records = pull(monkeypatch, server, requests_per_second=200, completeness="off")
+        records = limited_pull(monkeypatch, server, requests_per_second=200, completeness="off")
         log = data_requests(server)
     refused = [e for e in log if e["status"] == 429]
     assert len(refused) == 1

@@ -1,17 +1,13 @@
-"""The shared pacer and the retry timing, on a fake clock so the numbers are exact."""
+"""The in-process pacer, on a fake clock so the numbers are exact."""
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
 
 import pytest
 
 from airflow_provider_lips.ratelimit import RateLimiter
-from airflow_provider_lips.retry import RetryPolicy, parse_retry_after
 
 
 class FakeClock:
@@ -66,39 +62,3 @@ def test_threads_share_one_budget() -> None:
     assert len(stamps) == 40
     # 40 grants at 50/s with 5 % headroom cannot happen faster than 39 * 21 ms, however threads interleave.
     assert stamps[-1] - stamps[0] >= 39 * 1.05 / 50 - 0.005
-
-
-def test_retry_after_in_both_forms() -> None:
-    now = datetime(2026, 11, 29, 12, 0, tzinfo=timezone.utc)
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after(format_datetime(now + timedelta(seconds=4), usegmt=True), now=now) == 4.0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
-
-
-def test_backoff_grows_with_jitter_and_respects_the_cap() -> None:
-    policy = RetryPolicy(base_wait=0.5, max_wait=4.0)
-    rng = random.Random(1)
-    waits = [policy.backoff(attempt, rng) for attempt in range(1, 7)]
-    for attempt, wait in enumerate(waits, 1):
-        ceiling = min(4.0, 0.5 * 2 ** (attempt - 1))
-        assert ceiling / 2 <= wait <= ceiling
-    assert policy.wait_for(1, "120") == 4.0
-
-
-def test_a_429_without_retry_after_waits_out_the_one_second_window() -> None:
-    """The documented 429 has no header: hold for the window, longer only if the same request is refused again."""
-    policy = RetryPolicy(base_wait=0.5, max_wait=30.0)
-    assert [policy.wait_after_429(1, None) for _ in range(20)] == [1.0] * 20  # the first backoff (0.25-0.5 s) would end inside the window
-    assert policy.wait_after_429(2, None) == 1.0  # 0.5-1 s: still the window
-    assert all(1.0 <= policy.wait_after_429(3, None) <= 2.0 for _ in range(20))  # refused again: backoff
-    assert all(policy.wait_after_429(n, None) <= 30.0 for n in range(1, 12))
-    assert RetryPolicy(base_wait=0.01, max_wait=0.2).wait_after_429(1, None) == 1.0  # never shorter than the window
-
-
-def test_a_429_with_retry_after_follows_the_server() -> None:
-    policy = RetryPolicy(max_wait=30.0)
-    assert policy.wait_after_429(1, "3") == 3.0
-    assert policy.wait_after_429(4, "0") == 0.0
-    assert policy.wait_after_429(1, "120") == 30.0
-    assert policy.wait_after_429(1, "soon") == 1.0  # unreadable: as if absent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -18,12 +18,10 @@ boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (the dev extra)")
 
 from airflow_provider_lips.exceptions import LipsResponseError  # noqa: E402
-from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator  # noqa: E402
 from airflow_provider_lips.testing.sandbox import LipsSandbox  # noqa: E402
 from airflow_provider_lips.warehouse import load_contact_interactions  # noqa: E402
-from tests.support import expected_ids  # noqa: E402
+from tests.support import DAY, expected_ids, pull, run  # noqa: E402
 
-DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
 KEY = "lips/gmaid=USA_1/date=2026-11-20/contact_interactions.jsonl"
 FAKE_KEY_ID, FAKE_SECRET = "AKIAMOTOFAKEKEY00001", "moto-fake-secret-key"
 REGION = "us-east-1"
@@ -85,16 +83,6 @@ def aws_conn_id(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return conn_id
 
 
-def run(operator: LipsContactInteractionsOperator, start: datetime = DAY) -> Any:
-    return operator.execute({"data_interval_start": start, "data_interval_end": start + timedelta(days=1)})
-
-
-def pull(destination: str, **kwargs: Any) -> LipsContactInteractionsOperator:
-    return LipsContactInteractionsOperator(
-        task_id="pull", global_master_advertiser_id="USA_1", destination=destination, **kwargs
-    )
-
-
 def keys(s3: Any, bucket: str) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
@@ -112,7 +100,7 @@ def test_pull_writes_exactly_the_window_to_s3_and_no_temp_object(
     lips_conn: LipsSandbox, interactions: list[dict], s3: Any, bucket: str, aws_conn_id: str
 ) -> None:
     uri = f"s3://{aws_conn_id}@{bucket}/{KEY}"
-    manifest = run(pull(uri))
+    manifest = run(pull(destination=uri))
     ids = object_ids(s3, bucket)
     assert set(ids) == want(interactions) and len(ids) == len(set(ids)) > 10
     assert manifest["records"] == len(ids)
@@ -126,12 +114,12 @@ def test_failed_rerun_leaves_the_previous_object_byte_identical(
 ) -> None:
     uri = f"s3://{aws_conn_id}@{bucket}/{KEY}"
     lips_conn.configure(max_per_page=10)
-    first = run(pull(uri, per_page=10))
+    first = run(pull(destination=uri, per_page=10))
     assert first["pages"] >= 3
     before = s3.get_object(Bucket=bucket, Key=KEY)["Body"].read()
     lips_conn.configure(max_per_page=10, malformed_pages=[2])
     with pytest.raises(LipsResponseError, match="page=2&per_page=10 answered 200 with a body that is not JSON"):
-        run(pull(uri, per_page=10, concurrency=1))
+        run(pull(destination=uri, per_page=10, concurrency=1))
     assert s3.get_object(Bucket=bucket, Key=KEY)["Body"].read() == before
     assert keys(s3, bucket) == [KEY]
 
@@ -147,7 +135,7 @@ def test_warehouse_loads_the_object_from_s3(
 ) -> None:
     db = tmp_path / "warehouse.db"
     monkeypatch.setenv("AIRFLOW_CONN_LIPS_S3_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(db)}))
-    manifest = run(pull(f"s3://{aws_conn_id}@{bucket}/{KEY}"))
+    manifest = run(pull(destination=f"s3://{aws_conn_id}@{bucket}/{KEY}"))
     result = load_contact_interactions(manifest, "lips_s3_warehouse")
     assert result.records == manifest["records"] == len(want(interactions))
     with sqlite3.connect(db) as conn:

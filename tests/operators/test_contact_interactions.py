@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError
-from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox
-from tests.support import data_requests, expected_ids, lips_connection
-
-DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
-WEEK = (datetime(2026, 11, 10, tzinfo=timezone.utc), datetime(2026, 11, 17, tzinfo=timezone.utc))
-
-
-def run(operator: LipsContactInteractionsOperator, start: datetime = DAY, end: datetime | None = None) -> Any:
-    """Execute with the data interval Airflow would pass."""
-    return operator.execute({"data_interval_start": start, "data_interval_end": end or start + timedelta(days=1)})
-
-
-def pull(**kwargs: Any) -> LipsContactInteractionsOperator:
-    kwargs.setdefault("global_master_advertiser_id", "USA_1")
-    return LipsContactInteractionsOperator(task_id="pull", **kwargs)
+from tests.support import DAY, WEEK, data_requests, expected_ids, lips_connection, pull, run
 
 
 def read_jsonl(path: Path) -> list[dict]:
