@@ -30,7 +30,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "LIPS",
-                "python-modules": ["airflow_provider_lips.operators.contact_interactions"],
+                "python-modules": [
+                    "airflow_provider_lips.operators.contact_interactions",
+                    "airflow_provider_lips.operators.contacts",
+                ],
             }
         ],
         "transfers": [
@@ -48,6 +51,27 @@ def get_provider_info() -> dict[str, Any]:
                 # No "default" in any schema: the form would write it into every saved connection's
                 # extra, freezing today's defaults there. Defaults are said in the descriptions.
                 "conn-fields": {
+                    "auth_type": {
+                        "label": "Authentication",
+                        "description": "token or oauth2; empty means token. token: the password is the API token. oauth2: login "
+                        "and password are the OAuth2 user's, with the client id and secret below.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "client_id": {
+                        "label": "OAuth2 client id",
+                        "description": "oauth2 only: the client id LocaliQ issued you.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "client_secret": {
+                        "label": "OAuth2 client secret",
+                        "description": "oauth2 only.",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "token_url": {
+                        "label": "OAuth2 token URL",
+                        "description": "oauth2 only; empty means https://api.localiqservices.com/oauth/token.",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "api_key": {
                         "label": "API key",
                         "description": "Sent as the x-api-key header when set; newer LIPS examples omit it.",
@@ -97,12 +121,14 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": {
                     # The port stays visible: the Test button posts every field, and a hidden port
                     # goes out as 0, which the API refuses as "differs from the stored connection".
-                    "hidden-fields": ["schema", "login"],
-                    "relabeling": {"host": "Base URL", "password": "API token"},
+                    # The login is the OAuth2 user's name.
+                    "hidden-fields": ["schema"],
+                    "relabeling": {"host": "Base URL", "login": "OAuth2 username", "password": "API token or OAuth2 password"},
                     "placeholders": {
                         "host": "https://data-connect-lips.ganettdigital.com",
                         "port": "empty: the Base URL's (443 for https)",
-                        "password": "the token sent as 'Authorization: token <token>'",
+                        "login": "oauth2 only: the user's name",
+                        "password": "token: sent as 'Authorization: token <token>'; oauth2: the user's password",
                     },
                 },
             }

@@ -40,3 +40,12 @@ CONTACT_INTERACTIONS = Endpoint(
         {"global_master_advertiser_id", "global_master_campaign_id", "phone_numbers", "event_types", "channels"}
     ),
 )
+
+CONTACTS = Endpoint(
+    name="contacts",
+    path="/contacts",
+    records_key="contacts",
+    totals_path=None,  # none documented: a contacts pull cannot check completeness
+    time_field="created_at",
+    filters=frozenset({"global_master_advertiser_id"}),
+)

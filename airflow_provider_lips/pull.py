@@ -152,8 +152,8 @@ class Pull:
                         stats.outside_window += 1
                         continue
                     kept.append(record)
-                    created = record.get("created_at")
-                    if created:
+                    created = record.get("created_at") if time_field != "created_at" else None
+                    if created:  # lateness: how long after the window's moment the vendor ingested it
                         stats.lateness_seconds.append((parse_timestamp(created) - occurred).total_seconds())
                 if kept:
                     sink(self.redactor.apply_all(kept) if self.redactor else kept)

@@ -148,3 +148,32 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+# OAuth2 credentials the sandbox is configured with in the OAuth2 tests (distinctive, for leak checks).
+OAUTH = {
+    "client_id": "cid-LIPS-4b1e",
+    "client_secret": "csecret-LEAKCHECK-90c2f7",
+    "login": "ops@example.com",
+    "password": "pw-LEAKCHECK-5d8a31",
+}
+
+
+def oauth_sandbox_settings() -> dict[str, str]:
+    """The sandbox settings that switch OAuth2 on for :data:`OAUTH`."""
+    return {
+        "oauth_client_id": OAUTH["client_id"],
+        "oauth_client_secret": OAUTH["client_secret"],
+        "oauth_username": OAUTH["login"],
+        "oauth_password": OAUTH["password"],
+    }
+
+
+def lips_oauth_connection(url: str, **fields: object) -> str:
+    """An OAuth2 LIPS connection as AIRFLOW_CONN_<ID> JSON, token URL on the sandbox.
+
+    ``fields`` override :data:`OAUTH` or ``token_url`` (``None`` leaves one out) or add extras.
+    """
+    values: dict[str, object] = {**OAUTH, "token_url": f"{url}/oauth/token", **fields}
+    login, password = values.pop("login"), values.pop("password")
+    extra = {"auth_type": "oauth2", **{key: value for key, value in values.items() if value is not None}}
+    conn = {"conn_type": "lips", "host": url, "login": login, "password": password, "extra": extra}
+    return json.dumps({key: value for key, value in conn.items() if value is not None})

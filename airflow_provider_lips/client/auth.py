@@ -26,6 +26,8 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 class LipsAuth(requests.auth.AuthBase):
     """Base authenticator: credentials for the connection's origin only, a redaction list, refresh."""
 
+    unauthorized_hint = "check the connection's credentials"  # what a 401 error message advises
+
     def __init__(self, settings: LipsClientSettings, requester: Requester) -> None:
         self.settings = settings
         self.requester = requester
@@ -44,13 +46,16 @@ class LipsAuth(requests.auth.AuthBase):
         """Every secret value this authenticator holds, to redact from messages."""
         return []
 
-    def refresh(self) -> bool:
-        """Called after a 401: obtain fresh credentials and return True to have the request sent once more."""
+    def refresh(self, response: requests.Response) -> bool:
+        """Called after ``response`` answered 401: obtain fresh credentials and return True to have
+        the request sent once more."""
         return False
 
 
 class TokenAuth(LipsAuth):
     """``Authorization: token <password>``, plus ``x-api-key`` when the connection has an API key."""
+
+    unauthorized_hint = "check the connection's API token (password) and API key (extra 'api_key')"
 
     def headers(self) -> dict[str, str]:
         headers = {"Authorization": f"token {self.settings.token}"}
@@ -64,8 +69,15 @@ class TokenAuth(LipsAuth):
 
 AuthFactory = Callable[["LipsClientSettings", "Requester"], LipsAuth]
 
+
+def _oauth2(settings: LipsClientSettings, requester: Requester) -> LipsAuth:
+    from airflow_provider_lips.client.oauth2 import OAuth2Auth  # it builds on LipsAuth: imported when chosen
+
+    return OAuth2Auth(settings, requester)
+
+
 # auth_type -> authenticator; settings.AUTH_TYPES lists the names a connection may choose.
-AUTHENTICATORS: dict[str, AuthFactory] = {"token": TokenAuth}
+AUTHENTICATORS: dict[str, AuthFactory] = {"token": TokenAuth, "oauth2": _oauth2}
 
 
 def build_auth(settings: LipsClientSettings, requester: Requester) -> LipsAuth:

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 _EXCERPT = 300
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _HINTS = {
-    401: "check the connection's API token (password) and API key (extra 'api_key')",
     403: "these credentials may not read this advertiser or campaign; ask LocaliQ to grant access",
     422: "the server names the parameter it rejects",
 }
@@ -160,7 +159,7 @@ class Requester:
                 status = response.status_code
                 if status < 400 or status in accept_statuses:
                     return response
-                if status == 401 and not refreshed and self.auth.refresh():
+                if status == 401 and not refreshed and self.auth.refresh(response):
                     refreshed = True
                     attempt -= 1
                     continue
@@ -190,7 +189,7 @@ class Requester:
         except ValueError:
             detail = None
         detail = self.excerpt(str(detail) if detail else response.text or response.reason or "")
-        hint = _HINTS.get(status)
+        hint = self.auth.unauthorized_hint if status == 401 else _HINTS.get(status)
         return LipsApiError(
             f"LIPS answered {status} to {what}: {detail or '(empty body)'}" + (f" — {hint}." if hint else ""),
             status=status,

@@ -26,7 +26,8 @@ from airflow_provider_lips.retry import RetryPolicy
 
 MAX_PER_PAGE = 1000
 DEFAULT_AUTH_TYPE = "token"
-AUTH_TYPES = ("token",)
+AUTH_TYPES = ("token", "oauth2")
+DEFAULT_TOKEN_URL = "https://api.localiqservices.com/oauth/token"
 _EXAMPLE_URL = "https://data-connect-lips.ganettdigital.com"
 
 
@@ -147,6 +148,38 @@ def _base_url(conn_id: str, host: str | None, port: Any, schema: str | None, all
     return url
 
 
+def _check_oauth2(conn_id: str, login: str | None, password: str, extra: Mapping[str, Any], allow_insecure_http: bool) -> None:
+    """``auth_type: oauth2`` needs a client (extras) and a user (login and password); masks the client secret."""
+    secret = extra.get("client_secret")
+    if isinstance(secret, str) and secret:
+        mask_secret(secret)
+    needed = {
+        "client_id": (extra.get("client_id"), "the extra 'client_id': the OAuth2 client id LocaliQ issued you"),
+        "client_secret": (secret, "the extra 'client_secret': the OAuth2 client's secret"),
+        "login": (login, "the connection's 'login': the OAuth2 user's name"),
+        "password": (password, "the connection's 'password': the OAuth2 user's password"),
+    }
+    for name, (value, where) in needed.items():
+        if not isinstance(value, str) or not value:
+            raise LipsValidationError(
+                f"Connection {conn_id!r} uses auth_type 'oauth2' but has no '{name}': put it in {where}."
+            )
+    token_url = extra.get("token_url")
+    if token_url in (None, ""):
+        return
+    parts = urlsplit(str(token_url))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
+        raise LipsValidationError(
+            f"Connection {conn_id!r}: extra 'token_url' must be an http(s) URL without credentials, got "
+            f"{token_url!r}; remove it to use {DEFAULT_TOKEN_URL}."
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
+        raise LipsValidationError(
+            f"Connection {conn_id!r}: extra 'token_url' uses plain http to {parts.hostname}, which would send the "
+            f"client secret and password unencrypted: use https, or set extra 'allow_insecure_http': true."
+        )
+
+
 def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSettings:
     """Validate ``conn`` (an Airflow Connection) with the operator's ``arguments`` applied on top.
 
@@ -166,7 +199,10 @@ def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSetti
             f"Connection {conn_id!r}: extra 'auth_type' must be one of {list(AUTH_TYPES)}, got {auth_type!r}; "
             f"remove it to use {DEFAULT_AUTH_TYPE!r}."
         )
-    if not token:
+    allow_insecure_http = bool(extra.get("allow_insecure_http", False))
+    if auth_type == "oauth2":
+        _check_oauth2(conn_id, conn.login, token, extra, allow_insecure_http)
+    elif not token:
         raise LipsValidationError(
             f"Connection {conn_id!r} has no API token: put the token LIPS issued you in the connection's password field."
         )
@@ -181,7 +217,7 @@ def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSetti
 
     settings = LipsClientSettings(
         conn_id=conn_id,
-        base_url=_base_url(conn_id, conn.host, conn.port, conn.schema, bool(extra.get("allow_insecure_http", False))),
+        base_url=_base_url(conn_id, conn.host, conn.port, conn.schema, allow_insecure_http),
         token=token,
         api_key=api_key,
         auth_type=auth_type,

@@ -14,7 +14,7 @@ from airflow_provider_lips.client.paginator import Page, PagePaginator
 from airflow_provider_lips.client.requester import RateBudget, Requester
 from airflow_provider_lips.client.settings import LipsClientSettings, parse_settings
 from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS, Endpoint
-from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError
+from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, LipsTransientError, LipsValidationError
 from airflow_provider_lips.query import QueryParams
 from airflow_provider_lips.retry import RetryPolicy
 
@@ -97,7 +97,8 @@ class LipsHook(BaseHook):
         """Check the credentials with one request that needs no advertiser id.
 
         Without an advertiser or campaign id LIPS answers 422 once the credentials pass,
-        and 401/403 when they do not, so 2xx and 422 both mean "accepted".
+        and 401/403 when they do not, so 2xx and 422 both mean "accepted". An OAuth2
+        connection first obtains its token; a rejected client or user is reported as such.
         """
         path = CONTACT_INTERACTIONS.path
         try:
@@ -105,8 +106,8 @@ class LipsHook(BaseHook):
             response = self.get_conn().get(
                 self.requester.url(path, [("per_page", "1")]), timeout=settings.request_timeout
             )
-        except LipsValidationError as err:
-            return False, str(err)
+        except (LipsValidationError, LipsApiError, LipsTransientError, LipsResponseError) as err:
+            return False, str(err)  # the token endpoint's answer for OAuth2; messages never hold a secret
         except requests.RequestException as err:
             return False, self.requester.redact(f"Could not reach {settings.base_url}: {type(err).__name__}: {err}")
         if response.status_code < 300 or response.status_code == 422:

@@ -14,7 +14,15 @@ try:
 except ImportError:  # Airflow < 3.2
     from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-__all__ = ["DagBag", "Deployment"]
+__all__ = ["DagBag", "Deployment", "everything_airflow_stored"]
+
+
+def everything_airflow_stored(home: Path) -> str:
+    """Every row of the metadata DB (XComs, rendered fields, asset events, ...) and every log file."""
+    with sqlite3.connect(home / "airflow.db") as db:
+        dump = "\n".join(db.iterdump())
+    logs = "\n".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file())
+    return dump + logs
 
 
 @dataclass

@@ -62,4 +62,11 @@ def test_connection_form_declares_masked_secret_fields() -> None:
     assert info["package-name"] == "airflow-provider-lips"
     (lips,) = info["connection-types"]
     assert lips["conn-fields"]["api_key"]["schema"]["format"] == "password"
-    assert lips["ui-field-behaviour"]["relabeling"] == {"host": "Base URL", "password": "API token"}
+    assert lips["conn-fields"]["client_secret"]["schema"]["format"] == "password"
+    assert {"auth_type", "client_id", "token_url"} <= set(lips["conn-fields"])
+    assert "login" not in lips["ui-field-behaviour"]["hidden-fields"]  # the OAuth2 user's name
+    assert lips["ui-field-behaviour"]["relabeling"] == {
+        "host": "Base URL",
+        "login": "OAuth2 username",
+        "password": "API token or OAuth2 password",
+    }

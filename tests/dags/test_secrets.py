@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox
-from tests.dags.support import Deployment
+from tests.dags.support import Deployment, everything_airflow_stored
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "tok-LEAKCHECK-7f3a9c2e51"
 API_KEY = "key-LEAKCHECK-b84d06e1f9"
-
-
-def everything_airflow_stored(home: Path) -> str:
-    """Every row of the metadata DB (XComs, rendered fields, asset events, ...) and every log file."""
-    with sqlite3.connect(home / "airflow.db") as db:
-        dump = "\n".join(db.iterdump())
-    logs = "\n".join(p.read_text(errors="replace") for p in (home / "logs").rglob("*") if p.is_file())
-    return dump + logs
 
 
 def test_no_secret_in_logs_xcom_rendered_fields_manifests_errors_or_redirects(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from airflow_provider_lips.exceptions import LipsBadFileError, LipsValidationError
+from airflow_provider_lips.testing.sandbox import LipsSandbox
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
 from airflow_provider_lips.warehouse import LoadResult, load_contact_interactions, load_contacts
 
@@ -99,3 +101,25 @@ def test_a_bad_contacts_file_loads_nothing_and_names_the_line(warehouse: Warehou
     assert not warehouse.table_exists("lips_contacts") or warehouse.rows("SELECT id FROM lips_contacts") == []
     with pytest.raises(LipsValidationError, match="contacts_table must be a plain SQL identifier"):
         load_contacts(path.as_uri(), CONN_ID, contacts_table="contacts; DROP TABLE x")
+
+
+def test_a_pulled_contacts_file_loads_equal_to_the_sandboxs_truth(
+    warehouse: Warehouse, lips_conn: LipsSandbox, tmp_path: Path
+) -> None:
+    from airflow_provider_lips.operators.contacts import LipsContactsOperator
+
+    start, end = datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc)
+    target = tmp_path / "contacts.jsonl"
+    pull = LipsContactsOperator(task_id="contacts", global_master_advertiser_id="USA_1", destination=f"file://{target}")
+    manifest = pull.execute({"data_interval_start": start, "data_interval_end": end})
+
+    result = load_contacts(manifest, CONN_ID)
+
+    truth = lips_conn.contacts_truth(
+        global_master_advertiser_id="USA_1", start_date="2026-09-01T00:00:00.000Z", end_date="2026-09-30T23:59:59.999Z"
+    )
+    assert result.contacts == result.records == len(truth) > 10
+    rows = warehouse.rows("SELECT id, first_name, last_name, email, title, raw FROM lips_contacts ORDER BY id")
+    assert [(*row[:5], warehouse.json(row[5])) for row in rows] == [
+        (c["id"], c["first_name"], c["last_name"], c["email"], c["title"], c) for c in sorted(truth, key=lambda c: c["id"])
+    ]

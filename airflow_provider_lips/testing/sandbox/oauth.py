@@ -138,6 +138,11 @@ class TokenIssuer:
                 return "The access token expired"
         return None
 
+    def issued(self) -> list[str]:
+        """Every access and refresh token issued so far, oldest first (for leak checks)."""
+        with self._lock:
+            return [token for grant in self._by_access.values() for token in (grant.access_token, grant.refresh_token)]
+
     def expire_all(self) -> int:
         """Make every issued access token expired at once (refresh tokens stay usable); returns how many."""
         with self._lock:

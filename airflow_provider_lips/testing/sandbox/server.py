@@ -230,6 +230,11 @@ class LipsSandbox:
         query = _contacts_query(params, settings)
         return [contact.record for contact in self._select_contacts(query.filters, settings)]
 
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every OAuth2 access and refresh token issued so far (tests check none leaked)."""
+        return self._tokens.issued()
+
     def expire_tokens(self) -> int:
         """Expire every OAuth2 access token issued so far (refresh tokens stay valid); returns how many."""
         return self._tokens.expire_all()

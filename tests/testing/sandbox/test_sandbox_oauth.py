@@ -100,6 +100,7 @@ def test_refresh_tokens_are_single_use_and_rotate(serve: Serve) -> None:
     assert bearer_get(sandbox.url, rotated["access_token"]).status_code == 200
     # Refreshing revoked the access token it replaced.
     assert bearer_get(sandbox.url, first["access_token"]).status_code == 401
+    assert sandbox.issued_tokens == [first["access_token"], first["refresh_token"], rotated["access_token"], rotated["refresh_token"]]
     reused = refresh_grant(sandbox.url, first["refresh_token"])
     assert (reused.status_code, reused.json()["error"]) == (400, "invalid_grant")
     assert refresh_grant(sandbox.url, rotated["refresh_token"]).status_code == 200
