@@ -51,4 +51,4 @@ def test_no_credentials_for_any_other_origin(url: str) -> None:
 def test_secrets_are_redacted_from_messages() -> None:
     client = requester(api_key=API_KEY)
     assert client.redact(f"echo {TOKEN} and {API_KEY}") == "echo *** and ***"
-    assert client.auth.refresh() is False  # a static token cannot be refreshed: a 401 fails at once
+    assert client.auth.refresh(requests.Response()) is False  # a static token cannot be refreshed: a 401 fails at once
