@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from airflow_provider_lips.testing.sandbox.process import SandboxProcess
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".demo"
 ADVERTISERS = ["USA_1", "USA_2"]
 TOKEN = "demo-token"
-
-
-def start_sandbox(start: datetime, end: datetime) -> tuple[subprocess.Popen[bytes], str]:
-    ready = Path(tempfile.mkdtemp()) / "url"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_lips.testing.sandbox", "--port", "0", "--ready-file", str(ready),
-         "--seed", "1", "--interactions", "6000", "--start", start.date().isoformat(),
-         "--end", end.date().isoformat(), "--token", TOKEN],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not (ready.exists() and ready.read_text().strip()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("The LIPS sandbox did not start.")
-        time.sleep(0.1)
-    return process, ready.read_text().strip()
 
 
 def main() -> int:
@@ -43,7 +26,11 @@ def main() -> int:
     WORK.mkdir(exist_ok=True)
     warehouse = WORK / "warehouse.db"
     data = WORK / "data"
-    sandbox, url = start_sandbox(interval_start - timedelta(days=30), interval_end)
+    sandbox = SandboxProcess(
+        seed=1, interactions=6000, start=(interval_start - timedelta(days=30)).date(), end=interval_end.date(), token=TOKEN,
+        log=WORK / "sandbox.log",
+    ).start()
+    url = sandbox.url
     print(f"LIPS sandbox at {url}")
     env = {
         **os.environ,
@@ -82,8 +69,7 @@ def main() -> int:
             print(f"    {row}")
         return 0 if ok else 1
     finally:
-        sandbox.send_signal(signal.SIGTERM)
-        sandbox.wait(timeout=10)
+        sandbox.stop()
         print("LIPS sandbox stopped.")
 
 

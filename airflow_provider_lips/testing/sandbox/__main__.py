@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     today = datetime.combine(date.today(), datetime.min.time(), timezone.utc)
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_lips.testing.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    # Not 8080: that is the Airflow api-server's port.
+    parser.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks a free port")
     parser.add_argument("--seed", type=int, default=1, help="data seed")
     parser.add_argument("--interactions", type=int, default=5000, help="how many interactions to generate")
     parser.add_argument("--start", type=_moment, default=today - timedelta(days=60), help="first occurred_at (UTC)")

@@ -6,63 +6,34 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from airflow_provider_lips.testing.sandbox.process import SandboxProcess
+
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: signal.Signals) -> None:
-    ready = tmp_path / "url"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_lips.testing.sandbox",
-            "--port",
-            "0",
-            "--ready-file",
-            str(ready),
-            "--seed",
-            "4",
-            "--interactions",
-            "300",
-            "--start",
-            "2026-10-01",
-            "--end",
-            "2026-10-08",
-            "--token",
-            "T",
-            "--api-key",
-            "K",
-            "--max-per-page",
-            "50",
-            "--malformed-pages",
-            "2",
-            "--forbidden-advertisers",
-            "USA_3",
-            "--burst-429",
-            "5",
-            "--event-type-style",
-            "class",
-            "--totals-shape",
-            "flat",
-            "--timestamp-offset-hours",
-            "-8",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    sandbox = SandboxProcess(
+        log=tmp_path / "sandbox.log",
+        seed=4,
+        interactions=300,
+        start="2026-10-01",
+        end="2026-10-08",
+        token="T",
+        api_key="K",
+        max_per_page=50,
+        malformed_pages=[2],
+        forbidden_advertisers=["USA_3"],
+        burst_429=5,
+        event_type_style="class",
+        totals_shape="flat",
+        timestamp_offset_hours=-8,
     )
-    try:
-        deadline = time.monotonic() + 20
-        while not ready.exists():
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "sandbox did not become ready"
-            time.sleep(0.05)
-        url = ready.read_text().strip()
+    with sandbox:
+        url = sandbox.url
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
         auth = {"Authorization": "token T", "x-api-key": "K"}
         listing = f"{url}/contact_interactions"
@@ -73,23 +44,29 @@ def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: 
         assert all(r["occurred_at"].endswith("-08:00") and r["event_type"].endswith("Event") for r in body["contact_interactions"])
         malformed = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "page": "2"}, headers=auth)
         assert malformed.status_code == 200
-        try:
+        with pytest.raises(json.JSONDecodeError):
             json.loads(malformed.text)
-            raise AssertionError("page 2 should not parse")
-        except json.JSONDecodeError:
-            pass
         assert requests.get(listing, params={"global_master_advertiser_id": "USA_3"}, headers=auth).status_code == 403
         assert requests.get(listing, params={"global_master_advertiser_id": "USA_1"}).status_code == 401
         assert requests.get(listing, params={"global_master_advertiser_id": "USA_1"}, headers=auth).status_code == 429
         totals = requests.get(f"{url}/contact_interactions/totals", params={"global_master_advertiser_id": "USA_1"}, headers=auth)
         assert "totals" not in totals.json() and totals.json()["events"] >= body["per_page"]  # --totals-shape flat
-        assert len(requests.get(f"{url}/_sandbox/requests").json()) == 6
-    finally:
-        process.send_signal(stop_signal)
-        stdout, stderr = process.communicate(timeout=10)
-    assert process.returncode == 0, stderr
-    assert stdout.startswith(f"LIPS sandbox listening on {url} (300 interactions")
-    assert stderr == ""
+        assert len(sandbox.requests()) == 6
+        assert sandbox.stop(stop_signal) == 0
+    # One line on stdout, nothing on stderr (both go to the log).
+    assert sandbox.output.splitlines() == [sandbox.output.strip()]
+    assert sandbox.output.startswith(f"LIPS sandbox listening on {url} (300 interactions")
+
+
+def test_a_sandbox_that_cannot_start_fails_with_its_output(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"did not start:(.|\n)*error_rate"), SandboxProcess(interactions=5, error_rate=3):
+        pass
+
+
+def test_the_default_port_is_not_airflows() -> None:
+    from airflow_provider_lips.testing.sandbox.__main__ import _parser
+
+    assert _parser().parse_args([]).port == 8765
 
 
 def test_cli_rejects_bad_settings() -> None:

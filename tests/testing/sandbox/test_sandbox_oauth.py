@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from sandbox_support import SANDBOX_TOKEN
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox
+from airflow_provider_lips.testing.sandbox.process import SandboxProcess
 
 Serve = Callable[..., LipsSandbox]
 ALL = {"global_master_advertiser_id": "USA_1"}
@@ -174,30 +171,19 @@ def test_the_request_log_names_the_grant_but_holds_no_secret(serve: Serve) -> No
     assert requests.get(f"{sandbox.url}/oauth/token").status_code == 405
 
 
-def test_cli_flags_turn_oauth_on(tmp_path: Path) -> None:
-    ready = tmp_path / "url"
-    flags: dict[str, Any] = {
-        "--oauth-client-id": CLIENT["client_id"],
-        "--oauth-client-secret": CLIENT["client_secret"],
-        "--oauth-username": USER["username"],
-        "--oauth-password": USER["password"],
-        "--access-token-seconds": "60",
-        "--token-errors": "1",
-    }
-    command = [sys.executable, "-m", "airflow_provider_lips.testing.sandbox", "--port", "0", "--interactions", "50"]
-    command += ["--ready-file", str(ready), *(item for pair in flags.items() for item in pair)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not ready.exists():
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "sandbox did not become ready"
-            time.sleep(0.05)
-        url = ready.read_text().strip()
+def test_cli_flags_turn_oauth_on() -> None:
+    sandbox = SandboxProcess(
+        interactions=50,
+        oauth_client_id=CLIENT["client_id"],
+        oauth_client_secret=CLIENT["client_secret"],
+        oauth_username=USER["username"],
+        oauth_password=USER["password"],
+        access_token_seconds=60,
+        token_errors=1,
+    )
+    with sandbox:
+        url = sandbox.url
         assert password_grant(url).status_code == 503
         grant = password_grant(url).json()
         assert grant["expires_in"] == 60 and bearer_get(url, grant["access_token"]).status_code == 200
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
-    assert process.returncode == 0
+        assert sandbox.stop() == 0
