@@ -57,7 +57,8 @@ class LoadResult:
     ``removed`` counts the rows of the manifest's scope marked removed (or deleted) because
     the vendor no longer has them; ``sync`` says whether that ran, or why not.
     ``contacts_skipped`` counts interactions whose embedded contact had no id (the
-    interaction is loaded, the contact row cannot be).
+    interaction is loaded, the contact row cannot be). ``rows`` tells, per table, how many
+    rows the load inserted, updated and left unchanged (a reload of the same file: all unchanged).
     """
 
     uri: str
@@ -67,6 +68,37 @@ class LoadResult:
     removed: int = 0
     contacts_skipped: int = 0
     sync: str = field(default="", compare=False)  # a sentence for people, not a value to compare
+    rows: Mapping[str, Mapping[str, int]] = field(default_factory=dict, compare=False)  # what this load did
+
+    @classmethod
+    def combine(cls, uri: str, results: Sequence[LoadResult]) -> LoadResult:
+        """The sum of several files' loads (one manifest's files, say)."""
+        rows: dict[str, dict[str, int]] = {}
+        for result in results:
+            for table, counts in result.rows.items():
+                tally = rows.setdefault(table, dict.fromkeys(ROW_OUTCOMES, 0))
+                for outcome in ROW_OUTCOMES:
+                    tally[outcome] += counts.get(outcome, 0)
+        return cls(
+            uri,
+            records=sum(r.records for r in results),
+            interactions=sum(r.interactions for r in results),
+            contacts=sum(r.contacts for r in results),
+            removed=sum(r.removed for r in results),
+            contacts_skipped=sum(r.contacts_skipped for r in results),
+            sync="; ".join(dict.fromkeys(r.sync for r in results if r.sync)),
+            rows=rows,
+        )
+
+    def describe_rows(self) -> str:
+        """``table: n inserted, n updated, n unchanged`` for every table, for the log."""
+        return "; ".join(
+            f"{table}: " + ", ".join(f"{counts.get(outcome, 0)} {outcome}" for outcome in ROW_OUTCOMES)
+            for table, counts in self.rows.items()
+        )
+
+
+ROW_OUTCOMES = ("inserted", "updated", "unchanged")
 
 
 @dataclass(frozen=True)
@@ -307,6 +339,15 @@ def _load(
     on_removed: str = "mark",
 ) -> LoadResult:
     """Resolve, open and load one file in one transaction (both public loads end here)."""
+    if isinstance(source, Mapping) and "files" in source:
+        return LoadResult.combine(
+            str(source.get("destination", "")),
+            [
+                _load(entry, sql_conn_id, interactions_table, contacts_table, batch_size, listed_contacts=listed_contacts,
+                      allow_mixed_pii_keys=allow_mixed_pii_keys, on_removed=on_removed)
+                for entry in _file_manifests(source)
+            ],
+        )
     if not isinstance(allow_mixed_pii_keys, bool):
         raise LipsValidationError(f"allow_mixed_pii_keys must be True or False, got {allow_mixed_pii_keys!r}")
     path, uri, expected_records = _resolve_source(source)
@@ -349,7 +390,7 @@ def _load(
         finally:
             conn.close()
     log.info(
-        "Loaded %s into %s: %d records, %d interactions into %s, %d contacts into %s in %.1f s",
+        "Loaded %s into %s: %d records, %d interactions into %s, %d contacts into %s in %.1f s; rows %s",
         uri,
         dialect.name,
         result.records,
@@ -358,6 +399,7 @@ def _load(
         result.contacts,
         contacts_table,
         time.monotonic() - started,
+        result.describe_rows(),
     )
     if result.contacts_skipped:
         log.warning(
@@ -370,6 +412,16 @@ def _load(
         log.info("Vendor truth: %s; %d interactions %s.", result.sync, result.removed,
                  "deleted" if on_removed == "delete" else "marked removed")
     return result
+
+
+def _file_manifests(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each file of a one-file-per-day pull as a manifest of its own: the pull's fields, the file's uri,
+    records and window (so that a load brings exactly that day in line with the vendor)."""
+    files = manifest["files"]
+    if not isinstance(files, list) or not all(isinstance(f, Mapping) and isinstance(f.get("uri"), str) for f in files):
+        raise LipsValidationError(f"source manifest 'files' must be a list of objects with a 'uri', got {files!r}")
+    shared = {key: value for key, value in manifest.items() if key not in ("files", "destination")}
+    return [{**shared, **entry} for entry in files]
 
 
 # Which key hashed each table's rows, so that files hashed with different keys are not mixed.
@@ -495,6 +547,7 @@ class _Loader:
         self.contacts_table = contacts_table
         self.batch_size = batch_size
         self.loaded_at = datetime.now(timezone.utc)
+        self.rows: dict[str, dict[str, int]] = {}
         # Rows are rewritten only when their content changed (a reload is a true no-op), or
         # when one marked removed is back.
         self.interaction_sql = self._upsert_sql(
@@ -556,6 +609,7 @@ class _Loader:
         return LoadResult(
             self.uri, records, len(interaction_ids), len(contact_ids), removed, skipped,
             self.sync_note if self.scope is None else f"synced {self.scope.describe()}",
+            rows=self.rows,
         )
 
     def _add_missing_columns(self, cursor: Any, table: str, columns: Sequence[_Column]) -> None:
@@ -617,11 +671,30 @@ class _Loader:
                 continue
             params = [self._bind(columns, row) for row in rows]
             try:
+                existing = self._count_existing(cursor, table, [row["id"] for row in rows])
                 cursor.executemany(sql, params)
             except Exception as exc:
                 raise LipsLoadError(
                     f"{self.uri}:{lines}: upserting into {table} failed: {type(exc).__name__}: {exc}"
                 ) from exc
+            # The upsert only writes rows that changed, and drivers sum executemany's rowcount.
+            inserted = len(rows) - existing
+            updated = min(max(cursor.rowcount - inserted, 0), existing)
+            tally = self.rows.setdefault(table, dict.fromkeys(ROW_OUTCOMES, 0))
+            tally["inserted"] += inserted
+            tally["updated"] += updated
+            tally["unchanged"] += existing - updated
+
+    def _count_existing(self, cursor: Any, table: str, ids: list[int]) -> int:
+        """How many of ``ids`` already have a row (in chunks: old SQLite allows 999 parameters)."""
+        found = 0
+        for offset in range(0, len(ids), 500):
+            chunk = ids[offset : offset + 500]
+            cursor.execute(
+                f"SELECT count(*) FROM {table} WHERE id IN ({', '.join([self.dialect.placeholder] * len(chunk))})", chunk
+            )
+            found += int(cursor.fetchone()[0])
+        return found
 
     def _bind(self, columns: Sequence[_Column], row: Mapping[str, Any]) -> tuple[Any, ...]:
         values: list[Any] = []

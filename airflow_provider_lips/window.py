@@ -9,7 +9,7 @@ the window, then keep exactly ``start <= occurred_at < end`` on the client.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import pendulum
@@ -20,6 +20,7 @@ from airflow_provider_lips.exceptions import LipsValidationError
 # The extreme civil time zones in use: a date means a different 24 h in each.
 _WESTMOST_OFFSET = timedelta(hours=-12)
 _EASTMOST_OFFSET = timedelta(hours=14)
+_TICK = timedelta(microseconds=1)  # the window's end is exclusive
 
 
 def parse_instant(value: Any, name: str) -> datetime:
@@ -81,6 +82,17 @@ class TimeWindow:
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
 
+    def whole_days(self) -> TimeWindow:
+        """The smallest window of whole UTC days that covers this one."""
+        start = datetime.combine(self.start.astimezone(timezone.utc).date(), time.min, timezone.utc)
+        end = datetime.combine(self.end.astimezone(timezone.utc).date(), time.min, timezone.utc)
+        return TimeWindow(start, end if end == self.end else end + timedelta(days=1))
+
+    def days(self) -> list[date]:
+        """Every UTC day the window touches, in order."""
+        first, last = self.start.astimezone(timezone.utc).date(), (self.end - _TICK).astimezone(timezone.utc).date()
+        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
     def server_dates(self) -> tuple[str, str]:
         """Inclusive ``start_date``/``end_date`` that cover the window in every zone and granularity."""
         first: date = (self.start + _WESTMOST_OFFSET).date()
@@ -90,6 +102,12 @@ class TimeWindow:
 
     def as_dict(self) -> dict[str, str]:
         return {"window_start": iso_utc(self.start), "window_end": iso_utc(self.end)}
+
+
+def day_window(day: date) -> TimeWindow:
+    """The UTC day ``day`` as a window."""
+    start = datetime.combine(day, time.min, timezone.utc)
+    return TimeWindow(start, start + timedelta(days=1))
 
 
 def iso_utc(value: datetime) -> str:

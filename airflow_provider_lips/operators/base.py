@@ -20,10 +20,11 @@ from airflow_provider_lips.client.settings import MAX_PER_PAGE
 from airflow_provider_lips.endpoints import Endpoint
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
+from airflow_provider_lips.partitions import DailyDestination
 from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, Redactor, parse_policy, read_key
 from airflow_provider_lips.pull import Completeness, Pull, PullStats
 from airflow_provider_lips.query import ContactInteractionFilters
-from airflow_provider_lips.window import TimeWindow, iso_duration, iso_utc, parse_lookback
+from airflow_provider_lips.window import TimeWindow, day_window, iso_duration, iso_utc, parse_lookback
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -42,7 +43,7 @@ class _Plan:
     requested: TimeWindow
     window: TimeWindow
     lookback: timedelta
-    destination: ObjectStoragePath | None
+    destination: ObjectStoragePath | DailyDestination | None
     redactor: Redactor | None  # the compiled PII policy, None: every field as the API sent it
 
 
@@ -133,7 +134,7 @@ class LipsListOperator(BaseOperator):
         self.pii = pii
         self.pii_key_conn_id = pii_key_conn_id
         self._lineage_source: str | None = None
-        self._lineage_output: str | None = None
+        self._lineage_outputs: list[str] = []
 
     def build_filters(self) -> ContactInteractionFilters:
         """The validated filters of this pull; subclasses add the listing's own filter arguments."""
@@ -158,14 +159,18 @@ class LipsListOperator(BaseOperator):
             )
         requested = TimeWindow.from_values(start, end)
         lookback = parse_lookback(self.lookback)
-        destination = None
+        destination: ObjectStoragePath | DailyDestination | None = None
+        window = requested.widened(lookback)
         if self.destination not in (None, ""):
+            from airflow_provider_lips.partitions import daily_destination
             from airflow_provider_lips.storage import resolve_destination
 
-            destination = resolve_destination(self.destination)
+            destination = daily_destination(self.destination) or resolve_destination(self.destination)
+            if isinstance(destination, DailyDestination):
+                window = window.whole_days()  # each day's file must hold the whole day
         policy = parse_policy(self.pii, self.endpoint)
         redactor = policy.compile(read_key(self.pii_key_conn_id) if policy.hashes else None) if policy else None
-        return _Plan(filters, requested, requested.widened(lookback), lookback, destination, redactor)
+        return _Plan(filters, requested, window, lookback, destination, redactor)
 
     def execute(self, context: Context) -> Any:
         plan = self._plan(context)
@@ -199,16 +204,33 @@ class LipsListOperator(BaseOperator):
         return collected
 
     def _pull_to_storage(
-        self, pull: Pull, plan: _Plan, destination: ObjectStoragePath, context: Context, started: float
+        self, pull: Pull, plan: _Plan, destination: ObjectStoragePath | DailyDestination, context: Context, started: float
     ) -> dict[str, Any]:
         from airflow_provider_lips.storage import atomic_write
 
-        with atomic_write(destination) as handle:
-            stats = pull.run(lambda records: handle.write(_ENCODE_LINES(records)))
-        self._lineage_output = str(destination)
+        files: list[dict[str, Any]] | None = None
+        if isinstance(destination, DailyDestination):
+            from airflow_provider_lips.partitions import DailyFiles
+
+            with DailyFiles(destination, plan.window.days(), self.endpoint.time_field, _ENCODE_LINES) as daily:
+                stats = pull.run(daily.write)
+            files = [
+                {"uri": uri, "occurred_date": day.isoformat(), "records": count, **day_window(day).as_dict()}
+                for day, uri, count in daily.files()
+            ]
+        else:
+            with atomic_write(destination) as handle:
+                stats = pull.run(lambda records: handle.write(_ENCODE_LINES(records)))
+        self._lineage_outputs = [file["uri"] for file in files] if files is not None else [str(destination)]
         lateness = stats.lateness_summary()
         manifest = self._manifest(stats, lateness, plan, str(destination))
+        if files is not None:
+            # No single "uri": a load takes the files, each a manifest of its own over its own day.
+            del manifest["uri"]
+            manifest.update(destination=str(destination), files=files)
         self._summarize(stats, lateness, plan, str(destination), started)
+        for file in files or ():
+            self.log.info("  %s: %d %s", file["uri"], file["records"], self.endpoint.name)
         self._attach_to_assets(context, manifest)
         return manifest
 
@@ -291,4 +313,5 @@ class LipsListOperator(BaseOperator):
                 return [Dataset(namespace=f"{scheme}://{authority}", name=parts.path.lstrip("/"))]
             return [Dataset(namespace=f"{scheme}://{authority}", name=parts.path or "/")]
 
-        return OperatorLineage(inputs=dataset(self._lineage_source), outputs=dataset(self._lineage_output))
+        outputs = [item for uri in self._lineage_outputs for item in dataset(uri)]
+        return OperatorLineage(inputs=dataset(self._lineage_source), outputs=outputs)

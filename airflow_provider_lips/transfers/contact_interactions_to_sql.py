@@ -43,9 +43,10 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
     :param on_removed: what happens to an interaction that a complete pull of its window and
         advertiser no longer finds (neither live nor archived): ``"mark"`` (default) sets its
         ``removed_at``, ``"delete"`` deletes the row. Only a manifest source can do this.
-    :return: ``{"uri", "interactions", "contacts", "removed", "contacts_skipped", "sync"}``
+    :return: ``{"uri", "interactions", "contacts", "removed", "contacts_skipped", "sync", "rows"}``
         (pushed to XCom): ``sync`` says whether the load brought the manifest's scope in
-        line with the vendor, or why it could not.
+        line with the vendor, or why it could not; ``rows`` gives per table the rows
+        ``inserted``, ``updated`` and ``unchanged``.
     """
 
     template_fields: Sequence[str] = ("source",)
@@ -93,4 +94,5 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
             "removed": result.removed,
             "contacts_skipped": result.contacts_skipped,
             "sync": result.sync,
+            "rows": {table: dict(counts) for table, counts in result.rows.items()},
         }

@@ -68,8 +68,46 @@ def test_execute_loads_the_manifests_file(
         "removed": 0,
         "contacts_skipped": 0,
         "sync": "the manifest does not say the pull was verified complete (see its 'completeness')",
+        # Interaction 3's contact is interaction 1's, met again in the second batch: unchanged there.
+        "rows": {
+            "lips_contact_interactions": {"inserted": 3, "updated": 0, "unchanged": 0},
+            "lips_contacts": {"inserted": 2, "updated": 0, "unchanged": 1},
+        },
     }
     assert warehouse.rows("SELECT id FROM lips_contact_interactions ORDER BY id") == [(1,), (2,), (3,)]
+
+
+def test_the_result_counts_inserted_updated_and_unchanged_rows(
+    warehouse: Warehouse, interaction: Callable[..., dict[str, Any]], jsonl: Callable[..., Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = [interaction(1), interaction(2, contact={"id": 5}), interaction(3, contact={"id": 6})]
+    path = jsonl("a.jsonl", first)
+
+    def load() -> dict[str, Any]:
+        return LipsContactInteractionsToSqlOperator(task_id="load", source=path.as_uri()).execute(cast("Context", {}))
+
+    assert load()["rows"] == {
+        "lips_contact_interactions": {"inserted": 3, "updated": 0, "unchanged": 0},
+        "lips_contacts": {"inserted": 3, "updated": 0, "unchanged": 0},
+    }
+    # A reload is a no-op, and says so.
+    with caplog.at_level("INFO", logger="airflow_provider_lips.warehouse"):
+        assert load()["rows"] == {
+            "lips_contact_interactions": {"inserted": 0, "updated": 0, "unchanged": 3},
+            "lips_contacts": {"inserted": 0, "updated": 0, "unchanged": 3},
+        }
+    assert (
+        "lips_contact_interactions: 0 inserted, 0 updated, 3 unchanged; lips_contacts: 0 inserted, 0 updated, 3 unchanged"
+        in caplog.text
+    )
+    # One interaction changed, one new with a known contact, one new with a new contact.
+    path = jsonl("b.jsonl", [interaction(1), interaction(2, contact={"id": 5}, campaign_name="renamed"),
+                             interaction(4, contact={"id": 6}), interaction(7, contact={"id": 8})])
+    assert load()["rows"] == {
+        "lips_contact_interactions": {"inserted": 2, "updated": 1, "unchanged": 1},
+        "lips_contacts": {"inserted": 1, "updated": 0, "unchanged": 3},
+    }
 
 
 def test_execute_with_custom_tables(
@@ -87,6 +125,8 @@ def test_execute_with_custom_tables(
         "removed": 0,
         "contacts_skipped": 0,
         "sync": "the source is a file, not a pull's manifest: only a manifest says what the file is complete for",
+        "rows": {"crm_events": {"inserted": 1, "updated": 0, "unchanged": 0},
+                 "crm_people": {"inserted": 1, "updated": 0, "unchanged": 0}},
     }
     assert warehouse.rows("SELECT id FROM crm_events") == [(1,)]
     assert warehouse.rows("SELECT id FROM crm_people") == [(2197617,)]
