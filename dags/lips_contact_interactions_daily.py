@@ -10,7 +10,9 @@ partition and upsert the same rows, so nothing is duplicated. One advertiser fai
 example 403) fails only its own pull and load.
 
 `base_uri` (param, else Variable `lips_base_uri`, else `$AIRFLOW_HOME/lips-data`) may be any
-object-storage URI Airflow supports, e.g. `s3://aws_default@bucket/lips`.
+object-storage URI Airflow supports, e.g. `s3://aws_default@bucket/lips`. `pii` (param, default
+none) switches on a PII policy, e.g. `"pseudonymize"`, whose key is the password of connection
+`lips_pii_key`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ with DAG(
         ),
         "base_uri": Param("", type="string", description="where partitions go; empty: Variable lips_base_uri"),
         "lookback": Param("P10D", type="string", description="ISO-8601 duration re-pulled before each interval"),
+        "pii": Param(
+            None,
+            type=["null", "string", "object"],
+            description="PII policy applied before any byte leaves the pull: null keeps every field; "
+            "'pseudonymize' (key: password of connection lips_pii_key), 'drop', or a mapping of field path to keep/drop/hash",
+        ),
     },
     tags=["lips"],
     doc_md=__doc__,
@@ -82,6 +90,7 @@ with DAG(
             task_id="pull",
             global_master_advertiser_id=gmaid,
             lookback="{{ params.lookback }}",
+            pii="{{ params.pii | tojson }}",
             destination=partition(gmaid),
             outlets=[CONTACT_INTERACTIONS],
         )

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,7 +29,7 @@ os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
 os.environ["LIPS_RATE_BUDGET_DIR"] = str(_AIRFLOW_HOME / "rate-budget")
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions  # noqa: E402
-from tests.support import API_KEY, TOKEN, lips_connection  # noqa: E402
+from tests.support import API_KEY, PG, TOKEN, PostgresSchema, lips_connection  # noqa: E402
 
 DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 DATA_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
@@ -60,6 +61,40 @@ def airflow_db() -> Path:
         [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
     )
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def postgres_unreachable() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it can; checked once per session."""
+    import psycopg
+
+    try:
+        psycopg.connect(**PG, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {PG['host']}:{PG['port']} (database {PG['dbname']}) is unreachable: {exc}"
+    return None
+
+
+@pytest.fixture
+def postgres_schema(postgres_unreachable: str | None) -> Iterator[PostgresSchema]:
+    """A PostgreSQL schema of this test's own (others run at the same time), dropped afterwards.
+
+    Skips when PostgreSQL is down, unless ``LIPS_REQUIRE_POSTGRES=1`` makes that a failure.
+    """
+    if postgres_unreachable:
+        if os.environ.get("LIPS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{postgres_unreachable} (LIPS_REQUIRE_POSTGRES=1)")
+        pytest.skip(f"{postgres_unreachable}; set LIPS_REQUIRE_POSTGRES=1 to fail instead")
+    import psycopg
+
+    schema = PostgresSchema(f"lips_test_{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(**PG, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema.name}")
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(**PG, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema.name} CASCADE")
 
 
 

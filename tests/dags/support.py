@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 try:
@@ -14,7 +15,7 @@ try:
 except ImportError:  # Airflow < 3.2
     from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-__all__ = ["DagBag", "Deployment", "everything_airflow_stored"]
+__all__ = ["DagBag", "Deployment", "asset_event_extras", "everything_airflow_stored"]
 
 
 def everything_airflow_stored(home: Path) -> str:
@@ -71,3 +72,17 @@ class Deployment:
             return [row[0] for row in db.execute(f"SELECT id FROM {table} ORDER BY id")]
 
 
+def asset_event_extras(since: datetime) -> list[dict]:
+    """What the metadata DB recorded for the lips_contact_interactions asset after ``since``."""
+    from sqlalchemy import select
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == "lips_contact_interactions", AssetEvent.timestamp >= since)
+        ).all()
+    return [dict(row[0]) for row in rows]

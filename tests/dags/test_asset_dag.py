@@ -8,26 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox
-from tests.dags.support import Deployment
+from tests.dags.support import Deployment, asset_event_extras
 from tests.support import expected_ids
 
 pytestmark = pytest.mark.slow
-
-
-def asset_event_extras(since: datetime) -> list[dict]:
-    """What the metadata DB recorded for the lips_contact_interactions asset after ``since``."""
-    from sqlalchemy import select
-
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.execute(
-            select(AssetEvent.extra)
-            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.name == "lips_contact_interactions", AssetEvent.timestamp >= since)
-        ).all()
-    return [dict(row[0]) for row in rows]
 
 
 def test_pull_events_carry_manifests_that_the_asset_dag_loads(

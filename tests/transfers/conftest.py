@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
+from tests.support import PostgresSchema
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 TABLES = ("lips_contact_interactions", "lips_contacts")
 
 # Shaped like the seed's sample response, plus the fields later API versions add.
@@ -132,18 +130,6 @@ class Warehouse:
         return f"EXTRACT(EPOCH FROM {later} - {earlier})"
 
 
-@pytest.fixture(scope="session")
-def postgres_unreachable() -> str | None:
-    """Why PostgreSQL cannot be used, or None when it can; checked once per session."""
-    import psycopg
-
-    try:
-        psycopg.connect(**PG, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        return f"PostgreSQL at {PG['host']}:{PG['port']} (database {PG['dbname']}) is unreachable: {exc}"
-    return None
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def warehouse(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -153,28 +139,6 @@ def warehouse(
         monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "sqlite", "host": str(db)}))
         yield Warehouse("sqlite", lambda: sqlite3.connect(db))
         return
-    reason = request.getfixturevalue("postgres_unreachable")
-    if reason:
-        if os.environ.get("LIPS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason} (LIPS_REQUIRE_POSTGRES=1)")
-        pytest.skip(f"{reason}; set LIPS_REQUIRE_POSTGRES=1 to fail instead")
-    import psycopg
-
-    schema = f"lips_test_{uuid.uuid4().hex[:12]}"
-    options = f"-c search_path={schema}"
-    with psycopg.connect(**PG, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    conn = {
-        "conn_type": "postgres",
-        "host": PG["host"],
-        "port": PG["port"],
-        "login": PG["user"],
-        "schema": PG["dbname"],
-        "extra": {"options": options},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-    try:
-        yield Warehouse("postgres", lambda: psycopg.connect(**PG, options=options))
-    finally:
-        with psycopg.connect(**PG, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    schema: PostgresSchema = request.getfixturevalue("postgres_schema")
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", schema.connection())
+    yield Warehouse("postgres", schema.connect)
