@@ -161,3 +161,18 @@ def test_a_record_without_an_id_is_quoted_only_as_the_policy_leaves_it(pii_key: 
     excerpt = pull._excerpt({"display_name": "Ana Quintero", "contact": {"email": "ana@example.org"}, "notes": "call her"})
     assert "Ana" not in excerpt and "ana@example.org" not in excerpt and "call her" not in excerpt and "pii1:" in excerpt
     assert pull._excerpt("Ana Quintero, +13185550142") == "<a str, withheld by the PII policy>"
+
+
+def test_a_contacts_pull_applies_the_presets_contact_rules_to_each_contact(lips_conn: LipsSandbox, pii_key: str) -> None:
+    from airflow_provider_lips.endpoints import CONTACTS
+    from airflow_provider_lips.operators.contacts import LipsContactsOperator
+
+    window = (datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc))
+    operator = LipsContactsOperator(task_id="contacts", global_master_advertiser_id="USA_1", pii="pseudonymize")
+    records = operator.execute({"data_interval_start": window[0], "data_interval_end": window[1]})
+    plain = lips_conn.contacts_truth(global_master_advertiser_id="USA_1", start_date="2026-09-01T00:00:00.000Z",
+                                     end_date="2026-09-30T23:59:59.999Z")
+    redactor = parse_policy("pseudonymize", CONTACTS).compile(pii_key.encode())  # type: ignore[union-attr]
+    assert records == redactor.apply_all(plain) and len(records) > 10
+    assert all(r["email"] is None or r["email"].startswith("pii1:") for r in records)
+    assert all("company" not in r and r["first_name"].startswith("pii1:") for r in records)
