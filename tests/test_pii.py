@@ -314,3 +314,15 @@ def test_contacts_listings_get_the_presets_embedded_contact_rules_one_level_up()
     tags = Endpoint("tags", "/tags", "tags", None, "created_at", frozenset())
     with pytest.raises(LipsValidationError, match=r"is not a preset; use one of \[\]"):
         parse_policy("pseudonymize", tags)
+
+
+def test_the_readme_documents_exactly_the_presets() -> None:
+    from tests.support import REPO
+
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("<!-- pii-presets:"):].split("\n\n", 1)[0].splitlines()[3:]
+    documented: dict[str, tuple[str, str]] = {}
+    for row in table:
+        fields, pseudonymize, drop = (cell.strip() for cell in row.strip("|").split(" | ")[:3])
+        documented.update(dict.fromkeys(re.findall(r"`([^`]+)`", fields), (pseudonymize, drop)))
+    assert documented == {path: (action, PRESETS["drop"][path]) for path, action in PRESETS["pseudonymize"].items()}
