@@ -10,6 +10,8 @@ DEFAULT_REQUESTS_PER_SECOND = 20.0
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_PER_PAGE = 100
 DEFAULT_CONCURRENCY = 12
+# Page bodies a pull holds at once (in flight, waiting, being written): 64 MiB.
+DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -95,6 +97,19 @@ def get_provider_info() -> dict[str, Any]:
                     "concurrency": {
                         "label": "Concurrent requests",
                         "description": f"Pages in flight at once. Empty: {DEFAULT_CONCURRENCY}.",
+                        "schema": {"type": ["integer", "null"]},
+                    },
+                    "rate_limit_redis_conn_id": {
+                        "label": "Rate budget Redis connection",
+                        "description": "An Airflow Redis connection holding the rate budget shared by every worker on "
+                        "these credentials (CeleryExecutor, KubernetesExecutor). Empty: shared by this machine's "
+                        "processes only.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "max_bytes_in_flight": {
+                        "label": "Page bytes in flight",
+                        "description": "Most bytes of page bodies one pull holds at once (default 64 MiB); at least "
+                        "one page is fetched while the previous one is written.",
                         "schema": {"type": ["integer", "null"]},
                     },
                     "max_attempts": {

@@ -197,10 +197,14 @@ class Requester:
 
     def get_json(self, path: str, params: QueryParams, abort: threading.Event | None = None) -> Any:
         """GET ``path`` and parse the body, failing clearly on a body that is not JSON."""
+        return self.get_json_sized(path, params, abort)[0]
+
+    def get_json_sized(self, path: str, params: QueryParams, abort: threading.Event | None = None) -> tuple[Any, int]:
+        """:meth:`get_json` plus the body's size in bytes, by which the paginator bounds memory."""
         response = self.request(path, params, abort)
         try:
             # msgspec (already an Airflow dependency) parses pages about twice as fast as json.
-            return msgspec.json.decode(response.content)
+            return msgspec.json.decode(response.content), len(response.content)
         except msgspec.DecodeError as err:
             raise LipsResponseError(
                 f"GET {path}?{encode_query(params)} answered {response.status_code} with a body that is not JSON: "

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from airflow.sdk.log import mask_secret
 from airflow_provider_lips import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BYTES_IN_FLIGHT,
     DEFAULT_PER_PAGE,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_REQUESTS_PER_SECOND,
@@ -53,6 +54,8 @@ class LipsClientSettings:
     max_attempts: int = RetryPolicy.max_attempts
     retry_base_wait: float = RetryPolicy.base_wait
     retry_max_wait: float = RetryPolicy.max_wait
+    rate_limit_redis_conn_id: str | None = None  # None: the machine-local rate budget
+    max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -84,6 +87,19 @@ def _positive(value: Any, key: str, default: float, conn_id: str, kind: type = f
             f"got {value!r}; remove it to use the default {default}."
         )
     return number
+
+
+def _conn_id(extra: Mapping[str, Any], key: str, conn_id: str) -> str | None:
+    """An optional Airflow connection id named in the extra."""
+    value = extra.get(key)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise LipsValidationError(
+            f"Connection {conn_id!r}: extra {key!r} must be the id of an Airflow connection, got {value!r}; "
+            f"remove it to go without."
+        )
+    return value.strip()
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -230,6 +246,8 @@ def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSetti
         max_attempts=setting("max_attempts", RetryPolicy.max_attempts, int),
         retry_base_wait=setting("retry_base_wait", RetryPolicy.base_wait),
         retry_max_wait=setting("retry_max_wait", RetryPolicy.max_wait),
+        rate_limit_redis_conn_id=_conn_id(extra, "rate_limit_redis_conn_id", conn_id),
+        max_bytes_in_flight=setting("max_bytes_in_flight", DEFAULT_MAX_BYTES_IN_FLIGHT, int),
     )
     if settings.per_page > MAX_PER_PAGE:
         raise LipsValidationError(

@@ -16,6 +16,7 @@ from airflow_provider_lips.client.settings import LipsClientSettings, parse_sett
 from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS, Endpoint
 from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, LipsTransientError, LipsValidationError
 from airflow_provider_lips.query import QueryParams
+from airflow_provider_lips.ratebudget import SharedRateBudget, open_rate_budget
 from airflow_provider_lips.retry import RetryPolicy
 
 __all__ = ["LipsClientSettings", "LipsHook", "Page"]
@@ -27,8 +28,13 @@ class LipsHook(BaseHook):
     The connection's host is the base URL with its scheme, the password is the API token,
     and the extra may hold ``auth_type``, ``api_key``, ``request_timeout``,
     ``requests_per_second``, ``per_page``, ``concurrency``, ``max_attempts``,
-    ``retry_base_wait``, ``retry_max_wait`` and ``allow_insecure_http``. ``per_page`` and
-    ``concurrency`` given here win over the extra; ``None`` defers to it.
+    ``retry_base_wait``, ``retry_max_wait``, ``allow_insecure_http``, ``max_bytes_in_flight``
+    and ``rate_limit_redis_conn_id``. ``per_page``, ``concurrency`` and ``max_bytes_in_flight``
+    given here win over the extra; ``None`` defers to it.
+
+    Every request draws from the rate budget shared by every process on the same credentials
+    (:mod:`airflow_provider_lips.ratebudget`): this machine's by default, a Redis one when the
+    extra names ``rate_limit_redis_conn_id``.
     """
 
     conn_name_attr = "lips_conn_id"
@@ -42,12 +48,13 @@ class LipsHook(BaseHook):
         *,
         per_page: int | None = None,
         concurrency: int | None = None,
+        max_bytes_in_flight: int | None = None,
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateBudget | None = None,
     ) -> None:
         super().__init__()
         self.lips_conn_id = lips_conn_id
-        self._arguments = {"per_page": per_page, "concurrency": concurrency}
+        self._arguments = {"per_page": per_page, "concurrency": concurrency, "max_bytes_in_flight": max_bytes_in_flight}
         self._retry_policy = retry_policy
         self._rate_limiter = rate_limiter
 
@@ -57,20 +64,46 @@ class LipsHook(BaseHook):
         return parse_settings(self.get_connection(self.lips_conn_id), self.lips_conn_id, **self._arguments)
 
     @cached_property
+    def rate_limiter(self) -> RateBudget:
+        """The shared rate budget, connected and checked: a lost Redis fails here, before any request."""
+        if self._rate_limiter is not None:
+            return self._rate_limiter
+        settings = self.settings
+        return open_rate_budget(
+            lips_conn_id=self.lips_conn_id,
+            base_url=settings.base_url,
+            token=settings.token,
+            requests_per_second=settings.requests_per_second,
+            redis_conn_id=settings.rate_limit_redis_conn_id,
+        )
+
+    @cached_property
     def requester(self) -> Requester:
-        return Requester(self.settings, rate_limiter=self._rate_limiter, retry_policy=self._retry_policy)
+        return Requester(self.settings, rate_limiter=self.rate_limiter, retry_policy=self._retry_policy)
 
     @cached_property
     def paginator(self) -> PagePaginator:
-        return PagePaginator(self.requester, per_page=self.settings.per_page, concurrency=self.settings.concurrency)
+        settings = self.settings
+        return PagePaginator(
+            self.requester,
+            per_page=settings.per_page,
+            concurrency=settings.concurrency,
+            max_bytes_in_flight=settings.max_bytes_in_flight,
+        )
 
     def get_conn(self) -> requests.Session:
         """The hook's keep-alive session, authenticating every request to the LIPS host."""
         return self.requester.session
 
     def close(self) -> None:
-        if "requester" in self.__dict__:
-            self.requester.close()
+        """Close the session and the budget this hook opened; a later request opens them again."""
+        self.__dict__.pop("paginator", None)
+        requester = self.__dict__.pop("requester", None)
+        if requester is not None:
+            requester.close()
+        budget = self.__dict__.pop("rate_limiter", None)
+        if isinstance(budget, SharedRateBudget) and budget is not self._rate_limiter:
+            budget.close()
 
     def get_json(self, path: str, params: QueryParams) -> Any:
         """GET ``path`` with rate limit and retries, parsed as JSON."""

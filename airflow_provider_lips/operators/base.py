@@ -64,6 +64,8 @@ class LipsListOperator(BaseOperator):
     :param destination: a file URI or ObjectStoragePath for JSON Lines output.
     :param completeness: compare with the listing's totals: ``fail``, ``warn`` or ``off``.
     :param concurrency: pages in flight at once; defaults to the connection's (12).
+    :param max_bytes_in_flight: most bytes of page bodies held at once; defaults to the connection's
+        (64 MiB). Bounds memory for large records (long chat transcripts) whatever the page count.
     :param xcom_max_records: cap on records returned through XCom when there is no destination.
     :param pii: the PII policy applied to every record before it leaves the task: ``None`` (keep
         every field), a preset (``"pseudonymize"``, ``"drop"``) or a mapping from field path to
@@ -95,6 +97,7 @@ class LipsListOperator(BaseOperator):
         destination: str | ObjectStoragePath | None = None,
         completeness: Completeness = "fail",
         concurrency: int | None = None,
+        max_bytes_in_flight: int | None = None,
         xcom_max_records: int = DEFAULT_XCOM_MAX_RECORDS,
         pii: str | Mapping[str, str] | None = None,
         pii_key_conn_id: str = DEFAULT_PII_KEY_CONN_ID,
@@ -118,6 +121,13 @@ class LipsListOperator(BaseOperator):
             raise LipsValidationError(f"completeness must be one of {_COMPLETENESS}, got {completeness!r}.")
         if concurrency is not None and (not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1):
             raise LipsValidationError(f"concurrency must be a positive integer or None, got {concurrency!r}.")
+        if max_bytes_in_flight is not None and (
+            not isinstance(max_bytes_in_flight, int) or isinstance(max_bytes_in_flight, bool) or max_bytes_in_flight < 1
+        ):
+            raise LipsValidationError(
+                f"max_bytes_in_flight must be a positive number of bytes (e.g. 67108864 for 64 MiB) or None for the "
+                f"connection's, got {max_bytes_in_flight!r}."
+            )
         if not isinstance(xcom_max_records, int) or isinstance(xcom_max_records, bool) or xcom_max_records < 0:
             raise LipsValidationError(f"xcom_max_records must be a non-negative integer, got {xcom_max_records!r}.")
         self.lips_conn_id = lips_conn_id
@@ -130,6 +140,7 @@ class LipsListOperator(BaseOperator):
         self.destination = destination
         self.completeness = completeness
         self.concurrency = concurrency
+        self.max_bytes_in_flight = max_bytes_in_flight
         self.xcom_max_records = xcom_max_records
         self.pii = pii
         self.pii_key_conn_id = pii_key_conn_id
@@ -174,13 +185,21 @@ class LipsListOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         plan = self._plan(context)
-        hook = LipsHook(self.lips_conn_id, per_page=self.per_page, concurrency=self.concurrency)
+        hook = LipsHook(
+            self.lips_conn_id,
+            per_page=self.per_page,
+            concurrency=self.concurrency,
+            max_bytes_in_flight=self.max_bytes_in_flight,
+        )
         settings = hook.settings  # validates the connection before the first request
         self._lineage_source = f"{settings.base_url}{self.endpoint.path}"
         hook.requester.quote_bodies = plan.redactor is None
         pull = Pull(hook, self.endpoint, plan.filters, plan.window, completeness=self.completeness, redactor=plan.redactor)
         started = time.monotonic()
         try:
+            # Connects the shared rate budget: an unreachable Redis fails here, before any request.
+            budget = hook.rate_limiter
+            self.log.info("Requests draw from the rate budget in %s.", getattr(budget, "where", "this process"))
             if plan.destination is None:
                 return self._pull_to_xcom(pull, plan, started)
             return self._pull_to_storage(pull, plan, plan.destination, context, started)

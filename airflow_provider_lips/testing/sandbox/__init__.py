@@ -9,9 +9,9 @@ as a separate process.
 
 from __future__ import annotations
 
-from airflow_provider_lips.testing.sandbox.data import generate_interactions
+from airflow_provider_lips.testing.sandbox.data import generate_interactions, with_long_transcripts
 from airflow_provider_lips.testing.sandbox.query import ParamError
 from airflow_provider_lips.testing.sandbox.server import LipsSandbox
 from airflow_provider_lips.testing.sandbox.settings import SandboxSettings
 
-__all__ = ["LipsSandbox", "ParamError", "SandboxSettings", "generate_interactions"]
+__all__ = ["LipsSandbox", "ParamError", "SandboxSettings", "generate_interactions", "with_long_transcripts"]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from types import FrameType
 
-from airflow_provider_lips.testing.sandbox.data import generate_interactions
+from airflow_provider_lips.testing.sandbox.data import generate_interactions, with_long_transcripts
 from airflow_provider_lips.testing.sandbox.server import LipsSandbox
 
 # (flag, setting, help): values go to SandboxSettings as text, which validates them.
@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", default="sandbox-token", help="expected 'Authorization: token ...'")
     parser.add_argument("--api-key", help="expected x-api-key (not required when omitted)")
     parser.add_argument("--ready-file", help="write the base URL here once listening")
+    parser.add_argument(
+        "--transcript-bytes", type=int, default=0, help="make every interaction a chat with about this many bytes of transcript"
+    )
     for flag, setting, text in _SETTING_FLAGS:
         parser.add_argument(flag, dest=setting, help=text)
     return parser
@@ -94,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = {setting: getattr(args, setting) for _, setting, _ in _SETTING_FLAGS}
     advertisers = [gmaid for gmaid in args.advertisers.split(",") if gmaid]
     interactions = generate_interactions(args.seed, args.interactions, args.start, args.end, advertisers)
+    if args.transcript_bytes:
+        interactions = with_long_transcripts(interactions, args.transcript_bytes)
     try:
         sandbox = LipsSandbox(
             interactions,

@@ -18,7 +18,7 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["format_timestamp", "gc_paused", "generate_interactions", "parse_timestamp", "to_ms"]
+__all__ = ["format_timestamp", "gc_paused", "generate_interactions", "parse_timestamp", "to_ms", "with_long_transcripts"]
 
 T = TypeVar("T")
 
@@ -356,3 +356,26 @@ def generate_interactions(
                 _interaction(rng, first_id + offset, created, occurred, campaign, rng.pick(contacts[campaign.gmaid]))
             )
         return interactions
+
+
+def with_long_transcripts(interactions: list[dict[str, Any]], transcript_bytes: int) -> list[dict[str, Any]]:
+    """Every interaction as a chat whose transcript holds about ``transcript_bytes`` of messages.
+
+    Large records for memory tests and benchmarks (a long chat is the vendor's largest record);
+    ids, times, advertisers and contacts stay as they were, so the truth does not change.
+    """
+    line_count = max(1, transcript_bytes // 84)  # a line is about 84 bytes of JSON
+    for interaction in interactions:
+        seed = interaction["id"]
+        interaction.pop(interaction["event_type"], None)
+        interaction["event_type"] = "chat"
+        interaction["chat"] = {
+            "transcript": [
+                {
+                    "from": "visitor" if turn % 2 == 0 else "agent",
+                    "message": f"{_CHAT_LINES[(seed + turn) % len(_CHAT_LINES)]} ({turn})".ljust(48, "."),
+                }
+                for turn in range(line_count)
+            ]
+        }
+    return interactions
