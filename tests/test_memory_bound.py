@@ -89,7 +89,7 @@ def test_without_the_byte_budget_the_same_pull_would_hold_many_more_pages(
     server: LipsSandbox, large: list[dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The contrast that shows the bound does the work: with 64 MiB, 2 x concurrency pages are held."""
-    ids, ahead, page_bytes = pull_slowly(server, monkeypatch)
+    ids, ahead, _ = pull_slowly(server, monkeypatch)
     assert sorted(ids) == sorted(expected_ids(large, START, END))
     assert max(ahead) > 3, f"only {max(ahead)} pages ahead: the contrast does not show"
 
