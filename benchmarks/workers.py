@@ -40,7 +40,10 @@ def _peak_rss_kb() -> int:
 
 @worker("operator")
 def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
-    """One ``LipsContactInteractionsOperator.execute`` into ``spec["destination"]``: wall, CPU, peak RSS."""
+    """One ``LipsContactInteractionsOperator.execute`` into ``spec["destination"]``: wall, CPU, peak RSS.
+
+    ``spec["pii"]``, when given, is the operator's PII policy (its key: connection ``lips_pii_key``).
+    """
     import gc
 
     import requests  # noqa: F401  (part of the baseline)
@@ -56,6 +59,7 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
         per_page=PER_PAGE,
         destination=spec["destination"],
         completeness=spec["completeness"],
+        pii=spec.get("pii"),
     )
     # The window goes in as the run's data interval.
     context = {"data_interval_start": WINDOW_START, "data_interval_end": WINDOW_END}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from harness import Section
 
-from sections import cpu, imports, memory, throughput
+from sections import cpu, imports, memory, pii, throughput
 
 SECTIONS: list[Section] = [
     throughput.SECTION,
     memory.SECTION,
     imports.SECTION,
     cpu.SECTION,
+    pii.SECTION,
 ]
