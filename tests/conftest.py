@@ -1,4 +1,9 @@
-"""Shared fixtures: an isolated Airflow home, a running LIPS sandbox and connections to it."""
+"""Shared fixtures: an isolated Airflow home, a running LIPS sandbox and connections to it.
+
+Never import this module from a test (``from tests.conftest import ...``): a second import
+runs it again and points AIRFLOW_HOME at a second, empty home for everything after it.
+Classes and helpers tests import live in tests/support.py.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,7 +33,7 @@ os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
 os.environ["LIPS_RATE_BUDGET_DIR"] = str(_AIRFLOW_HOME / "rate-budget")
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions  # noqa: E402
-from tests.support import API_KEY, PG, TOKEN, PostgresSchema, lips_connection  # noqa: E402
+from tests.support import API_KEY, PG, TOKEN, PostgresSchema, RedisServer, lips_connection  # noqa: E402
 
 DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 DATA_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
@@ -96,23 +100,6 @@ def postgres_schema(postgres_unreachable: str | None) -> Iterator[PostgresSchema
         with psycopg.connect(**PG, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema.name} CASCADE")
 
-
-
-@dataclass
-class RedisServer:
-    """A redis-server of the test's own on a free port, which the test may kill."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -203,3 +204,20 @@ def lips_oauth_connection(url: str, **fields: object) -> str:
     extra = {"auth_type": "oauth2", **{key: value for key, value in values.items() if value is not None}}
     conn = {"conn_type": "lips", "host": url, "login": login, "password": password, "extra": extra}
     return json.dumps({key: value for key, value in conn.items() if value is not None})
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of the test's own on a free port, which the test may kill."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

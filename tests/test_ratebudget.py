@@ -18,8 +18,7 @@ import pytest
 
 from airflow_provider_lips.exceptions import AirflowFailException, LipsRateBudgetError, LipsValidationError
 from airflow_provider_lips.ratebudget import REDIS_KEY_PREFIX, credentials_key, open_rate_budget
-from tests.conftest import RedisServer
-from tests.support import REPO, busiest_second, run_together
+from tests.support import REPO, RedisServer, busiest_second, run_together
 
 SHARED_REDIS = "127.0.0.1", 6379
 RATE = 20.0
