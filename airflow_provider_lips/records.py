@@ -12,21 +12,27 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["OCCURRED_FIELDS", "event_type", "occurred_at", "plain_event_type"]
+__all__ = ["OCCURRED_FIELDS", "event_type", "field_value", "occurred_at", "plain_event_type"]
 
 # The documented spelling first: when both are present it wins.
 OCCURRED_FIELDS = ("occurred_at", "occured_at")
+_SPELLINGS = {"occurred_at": OCCURRED_FIELDS}
 _CLASS_STYLE = re.compile(r"(?:[A-Z][a-z0-9]*)+Event")
 _WORD = re.compile(r"[A-Z][a-z0-9]*")
 
 
-def occurred_at(record: Mapping[str, Any]) -> Any:
-    """The occurrence timestamp as sent (``occurred_at``, else ``occured_at``), or None."""
-    for name in OCCURRED_FIELDS:
-        value = record.get(name)
+def field_value(record: Mapping[str, Any], name: str) -> Any:
+    """``record[name]`` under any of its documented spellings; None when absent or empty."""
+    for spelt in _SPELLINGS.get(name, (name,)):
+        value = record.get(spelt)
         if value is not None and value != "":
             return value
     return None
+
+
+def occurred_at(record: Mapping[str, Any]) -> Any:
+    """The occurrence timestamp as sent (``occurred_at``, else ``occured_at``), or None."""
+    return field_value(record, "occurred_at")
 
 
 def plain_event_type(value: str) -> str:

@@ -6,8 +6,10 @@ For every advertiser (DAG param `advertisers`, else the JSON list in Variable
 interval, widened backwards by `lookback` to catch what the vendor ingests late, to
 `<base_uri>/gmaid=<id>/date=<interval start date>/contact_interactions.jsonl`; then the file is upserted into
 the `lips_warehouse` SQL connection. Reruns, catchup and backfills overwrite the same
-partition and upsert the same rows, so nothing is duplicated. One advertiser failing (for
-example 403) fails only its own pull and load.
+partition and upsert the same rows, so nothing is duplicated. The pull also takes the
+window's archived interactions, so the load keeps the warehouse equal to the vendor's truth:
+archived rows get `archived_at`, unarchived ones lose it, and interactions deleted at the
+vendor get `removed_at`. One advertiser failing (for example 403) fails only its own pull and load.
 
 `base_uri` (param, else Variable `lips_base_uri`, else `$AIRFLOW_HOME/lips-data`) may be any
 object-storage URI Airflow supports, e.g. `s3://aws_default@bucket/lips`. `pii` (param, default
@@ -91,6 +93,7 @@ with DAG(
             global_master_advertiser_id=gmaid,
             lookback="{{ params.lookback }}",
             pii="{{ params.pii | tojson }}",
+            include_archived=True,
             destination=partition(gmaid),
             outlets=[CONTACT_INTERACTIONS],
         )

@@ -132,9 +132,10 @@ class Requester:
     ) -> requests.Response:
         """Send one request with rate limiting and retries; raise on any answer that is not 2xx.
 
-        429, 5xx, dropped connections and timeouts are retried with exponential backoff and
+        5xx, dropped connections and timeouts are retried with exponential backoff and
         jitter (``Retry-After`` wins when the server sends it); a 429 pauses every request
-        drawing from the same rate budget. Other 4xx answers fail at once with
+        drawing from the same rate budget until the vendor's one-second window is over
+        (:meth:`RetryPolicy.wait_after_429`). Other 4xx answers fail at once with
         ``LipsApiError`` (or are returned, if in ``accept_statuses``), except a 401 the
         authenticator can cure by refreshing its credentials, which is sent once more.
         Setting ``abort`` stops the retries of a request whose walk has already failed.
@@ -166,7 +167,8 @@ class Requester:
                 if status not in RETRYABLE_STATUSES:
                     raise self.api_error(what, response)
                 problem = f"HTTP {status}"
-                wait = policy.wait_for(attempt, response.headers.get("Retry-After"))
+                hint = response.headers.get("Retry-After")
+                wait = policy.wait_after_429(attempt, hint) if status == 429 else policy.wait_for(attempt, hint)
                 if status == 429 and rate_limited:
                     self.rate_limiter.pause(wait)
             if attempt == policy.max_attempts or time.monotonic() - started + wait > policy.max_elapsed:

@@ -74,6 +74,7 @@ class LipsListOperator(BaseOperator):
     """
 
     endpoint: ClassVar[Endpoint]
+    include_archived: bool = False  # also walk the listing's archived records (archived=true)
     template_fields: Sequence[str] = (
         "global_master_advertiser_id",
         "global_master_campaign_id",
@@ -194,7 +195,15 @@ class LipsListOperator(BaseOperator):
         settings = hook.settings  # validates the connection before the first request
         self._lineage_source = f"{settings.base_url}{self.endpoint.path}"
         hook.requester.quote_bodies = plan.redactor is None
-        pull = Pull(hook, self.endpoint, plan.filters, plan.window, completeness=self.completeness, redactor=plan.redactor)
+        pull = Pull(
+            hook,
+            self.endpoint,
+            plan.filters,
+            plan.window,
+            completeness=self.completeness,
+            include_archived=self.include_archived,
+            redactor=plan.redactor,
+        )
         started = time.monotonic()
         try:
             # Connects the shared rate budget: an unreachable Redis fails here, before any request.
@@ -258,6 +267,9 @@ class LipsListOperator(BaseOperator):
         return {
             "uri": uri,
             "records": stats.records,
+            "live_records": stats.records - stats.archived,
+            "archived_records": stats.archived,
+            "include_archived": self.include_archived,
             "pages": stats.pages,
             **plan.window.as_dict(),
             "requested_window_start": iso_utc(plan.requested.start),
@@ -270,6 +282,8 @@ class LipsListOperator(BaseOperator):
             "outside_window_dropped": stats.outside_window,
             "walks": stats.walks,
             "completeness": stats.completeness,
+            # The file holds everything the filters select in the window (what a load may sync on).
+            "complete": stats.complete,
             "lateness_seconds": lateness,
             "source": self._lineage_source,
             "pii": plan.redactor.describe() if plan.redactor else None,
@@ -279,10 +293,10 @@ class LipsListOperator(BaseOperator):
         self, stats: PullStats, lateness: dict[str, float] | None, plan: _Plan, target: str, started: float
     ) -> None:
         self.log.info(
-            "Pulled %d %s with %s <= %s < %s from %d pages (%d walk(s), %d duplicates and "
+            "Pulled %d %s with %s <= %s < %s (%d archived) from %d pages (%d walk(s), %d duplicates and "
             "%d outside the window dropped) into %s in %.1fs.",
             stats.records, self.endpoint.name, iso_utc(plan.window.start), self.endpoint.time_field,
-            iso_utc(plan.window.end), stats.pages, stats.walks, stats.duplicates, stats.outside_window, target,
+            iso_utc(plan.window.end), stats.archived, stats.pages, stats.walks, stats.duplicates, stats.outside_window, target,
             time.monotonic() - started,
         )
         if plan.redactor:

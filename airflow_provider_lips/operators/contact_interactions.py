@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
+from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.operators.base import LipsListOperator
 from airflow_provider_lips.query import ContactInteractionFilters
 
@@ -18,6 +19,10 @@ class LipsContactInteractionsOperator(LipsListOperator):
     :param phone_numbers: only contacts with these E.164 numbers.
     :param event_types: e.g. ``["call", "form"]``.
     :param channels: e.g. ``["search"]``.
+    :param include_archived: also pull the window's archived interactions (``archived=true``)
+        into the same file, with their ``archived_at``; the manifest counts both. A load can
+        keep the warehouse equal to the vendor's truth (archived, unarchived, deleted) only
+        from such a complete pull. Default ``False``; the daily DAG turns it on.
     """
 
     endpoint = CONTACT_INTERACTIONS
@@ -30,9 +35,13 @@ class LipsContactInteractionsOperator(LipsListOperator):
         phone_numbers: str | list[str] | None = None,
         event_types: list[str] | None = None,
         channels: list[str] | None = None,
+        include_archived: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not isinstance(include_archived, bool):
+            raise LipsValidationError(f"include_archived must be True or False, got {include_archived!r}.")
+        self.include_archived = include_archived
         self.phone_numbers = phone_numbers
         self.event_types = event_types
         self.channels = channels

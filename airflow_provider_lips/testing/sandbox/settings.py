@@ -34,10 +34,9 @@ class SandboxSettings:
     the token endpoint, which has its own (``token_errors``, ``token_latency_ms``). Random faults
     draw from one generator seeded with ``fault_seed``, in request order.
 
-    ``totals_shape="nested"`` and ``retry_after_format="none"`` answer as the vendor
-    documents (they become the defaults once the client reads them). The shape switches
-    serve the variants its other documents and older deployments show (see
-    :mod:`~airflow_provider_lips.testing.sandbox.shapes`).
+    The defaults answer as the vendor documents: nested totals, 429 without ``Retry-After``.
+    The shape switches serve the variants its other documents and older deployments show
+    (see :mod:`~airflow_provider_lips.testing.sandbox.shapes`).
     """
 
     token: str = "sandbox-token"  # expected "Authorization: token <token>"
@@ -50,7 +49,7 @@ class SandboxSettings:
     latency_ms: float = 0.0  # fixed delay per request
     latency_jitter_ms: float = 0.0  # plus uniform random [0, jitter)
     rate_limit_rps: float | None = None  # 429 once this many requests were admitted in the last second
-    retry_after_format: str = "seconds"  # Retry-After on 429: "none" (as documented), "seconds" or "http-date"
+    retry_after_format: str = "none"  # Retry-After on 429: "none" (as documented), "seconds" or "http-date"
     burst_429: frozenset[int] | float = frozenset()  # request ordinals (since reset_log) or a fraction: 429
     error_rate: float = 0.0  # fraction answered 500/502/503/504
     drop_rate: float = 0.0  # fraction whose connection is closed without a response
@@ -68,7 +67,7 @@ class SandboxSettings:
     oauth_refresh_token_seconds: float | None = None  # None: refresh tokens last until used
     token_errors: frozenset[int] | float = frozenset()  # token request ordinals (since reset_log) or a fraction: 503
     token_latency_ms: float = 0.0  # delay per token request
-    totals_shape: str = "flat"  # "nested" ({"totals": {...}, "unread", "channel"}, documented) or "flat" (older)
+    totals_shape: str = "nested"  # "nested" ({"totals": {...}, "unread", "channel"}, documented) or "flat" (older)
     event_type_style: str = "plain"  # "plain" (call) or "class" (CallEvent, as in the vendor's show example)
     occurred_field: str = "occurred_at"  # or "occured_at" (the vendor's field tables and CRM payloads)
     contacts_without_id: float = 0.0  # fraction of interactions served with a contact without id, no contact_id
