@@ -58,13 +58,18 @@ class OAuth2Auth(LipsAuth):
     settings have validated all of them).
     """
 
+    unauthorized_hint = (
+        "the API refused a freshly renewed access token: check that this OAuth2 user may read LIPS, "
+        "and the connection's host"
+    )
+
     def __init__(self, settings: LipsClientSettings, requester: Requester) -> None:
         super().__init__(settings, requester)
         extra = settings.extra
         self.token_url: str = extra.get("token_url") or DEFAULT_TOKEN_URL
         self._client = {"client_id": str(extra["client_id"]), "client_secret": str(extra["client_secret"])}
         self._user = {"username": settings.login or "", "password": settings.token}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: messages built during a grant redact through secrets()
         self._token: _Token | None = None
         self._seen: list[str] = []  # every token this process received, for redaction
 
@@ -82,11 +87,6 @@ class OAuth2Auth(LipsAuth):
                 token = self._renew(token)
             return token.access
 
-    unauthorized_hint = (
-        "the API refused a freshly renewed access token: check that this OAuth2 user may read LIPS, "
-        "and the connection's host"
-    )
-
     def refresh(self, response: requests.Response) -> bool:
         """After a 401: renew the token the failed request carried, unless another thread already did."""
         sent = response.request.headers.get("Authorization") or ""
@@ -100,7 +100,8 @@ class OAuth2Auth(LipsAuth):
     def secrets(self) -> list[str]:
         with self._lock:
             seen = list(self._seen)
-        return [self._client["client_secret"], self._user["password"], *([self.settings.api_key] if self.settings.api_key else []), *seen]
+        key = [self.settings.api_key] if self.settings.api_key else []
+        return [self._client["client_secret"], self._user["password"], *key, *seen]
 
     # -- grants (called with the lock held) -------------------------------------------------
 
@@ -134,7 +135,8 @@ class OAuth2Auth(LipsAuth):
         error = str(body.get("error") or "")
         if refreshing and error == "invalid_grant":
             return None
-        raise LipsApiError(self._rejection(response.status_code, error, refreshing), status=response.status_code)
+        message = self.requester.redact(self._rejection(response.status_code, error, refreshing))
+        raise LipsApiError(message, status=response.status_code)
 
     def _keep(self, body: dict[str, Any], sent_at: float) -> _Token:
         """Mask, check and remember a grant's tokens; renewal is due shortly before ``expires_in``."""

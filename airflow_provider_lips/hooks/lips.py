@@ -25,8 +25,10 @@ __all__ = ["LipsClientSettings", "LipsHook", "Page"]
 class LipsHook(BaseHook):
     """Talk to the LIPS API: auth, one keep-alive session, a shared rate limit, retries and paging.
 
-    The connection's host is the base URL with its scheme, the password is the API token,
-    and the extra may hold ``auth_type``, ``api_key``, ``request_timeout``,
+    The connection's host is the base URL with its scheme, the password is the API token
+    (with ``auth_type: oauth2``: login and password are the OAuth2 user's, and the extra holds
+    ``client_id``, ``client_secret`` and optionally ``token_url``), and the extra may hold
+    ``auth_type``, ``api_key``, ``request_timeout``,
     ``requests_per_second``, ``per_page``, ``concurrency``, ``max_attempts``,
     ``retry_base_wait``, ``retry_max_wait``, ``allow_insecure_http``, ``max_bytes_in_flight``
     and ``rate_limit_redis_conn_id``. ``per_page``, ``concurrency`` and ``max_bytes_in_flight``
