@@ -115,7 +115,7 @@ def test_rejected_credentials_fail_at_once_before_any_api_request(
     oauth_conn: LipsSandbox, monkeypatch: pytest.MonkeyPatch, wrong: dict[str, str], names: str, status: int
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", lips_oauth_connection(oauth_conn.url, **wrong))
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_lips.exceptions import AirflowFailException  # airflow.sdk.exceptions on 3.2+, core on 3.1
 
     with pytest.raises(LipsApiError) as caught:
         pull_week()
