@@ -92,7 +92,12 @@ class ContactDirectory:
         self._cache: dict[tuple[frozenset[str], int | None], tuple[list[Row], list[ContactRow]]] = {}
 
     def select(self, filters: Filters, as_of_ms: int | None) -> list[ContactRow]:
-        """Contacts of ``filters.advertisers`` with ``start_ms <= created_at <= end_ms``, in listing order."""
+        """Contacts of ``filters.advertisers`` with ``start_ms <= created_at <= end_ms``, in listing order.
+
+        The sandbox never archives a contact, so ``archived=true`` lists none.
+        """
+        if filters.archived:
+            return []
         interactions = self._store.select(Filters(advertisers=filters.advertisers), as_of_ms)
         key = (filters.advertisers, as_of_ms)
         with self._lock:

@@ -105,6 +105,7 @@ def test_contacts_need_an_advertiser_and_respect_access_and_visibility(
     assert missing.status_code == 422 and "global_master_advertiser_id" in missing.json()["message"]
     assert client.get(f"{sandbox.url}/contacts", params={"global_master_advertiser_id": "USA_3"}).status_code == 403
     assert requests.get(f"{sandbox.url}/contacts", params={"global_master_advertiser_id": "USA_1"}).status_code == 401
+    assert walk_contacts(client, sandbox.url, global_master_advertiser_id="USA_1", archived="true") == []
     # Before any interaction was ingested, nobody is a contact yet.
     sandbox.configure(as_of=START - timedelta(days=1))
     assert walk_contacts(client, sandbox.url, global_master_advertiser_id="USA_1") == []
