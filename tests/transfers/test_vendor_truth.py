@@ -184,10 +184,14 @@ def test_filtered_or_unverified_pulls_deliver_but_never_remove(
     assert warehouse_sets(warehouse) == everything
 
 
+@pytest.mark.parametrize("layout", ["one-file", "file-per-day"])
 def test_days_of_archiving_unarchiving_and_deleting_keep_the_warehouse_equal_to_the_vendor(
-    vendor: LipsSandbox, warehouse: Warehouse, data: list[dict[str, Any]], tmp_path: Path
+    vendor: LipsSandbox, warehouse: Warehouse, data: list[dict[str, Any]], tmp_path: Path, layout: str
 ) -> None:
-    """Four daily runs with a 10-day lookback; between them the vendor's users change interactions."""
+    """Four daily runs with a 10-day lookback; between them the vendor's users change interactions.
+
+    With one file per occurrence day, each day's file brings exactly its own day in line.
+    """
     by_id = {r["id"]: r for r in data}
     usa_2 = pull_to_file(tmp_path / "usa2.jsonl", global_master_advertiser_id="USA_2")
     load(usa_2)
@@ -212,9 +216,10 @@ def test_days_of_archiving_unarchiving_and_deleting_keep_the_warehouse_equal_to_
     for day, change in enumerate(changes):
         change()
         run_day = END + timedelta(days=day)  # its window, widened by the lookback, covers all the data
-        path = tmp_path / f"gmaid=USA_1/date={run_day.date()}/contact_interactions.jsonl"
+        day_folder = "occurred_date={occurred_date}" if layout == "file-per-day" else f"date={run_day.date()}"
+        path = tmp_path / f"gmaid=USA_1/{day_folder}/contact_interactions.jsonl"
         manifest = pull_to_file(path, run_day, run_day + timedelta(days=1), lookback="P10D")
-        assert manifest["complete"] is True
+        assert manifest["complete"] is True and ("files" in manifest) == (layout == "file-per-day")
         result = load(manifest)
 
         truth_live = set(vendor.truth(global_master_advertiser_id="USA_1", start_date="2026-09-20"))
