@@ -145,6 +145,7 @@ FILTERED: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
         {}, {"event_types": ["call"], "channels": ["search"]}, NOT_CHECKABLE + "totals counts types and channels separately"
     ),
     "completeness-off": ({}, {"completeness": "off"}, ""),
+    "totals-ignore-archived": ({"totals_ignore_archived": True}, {}, "checked totals.events"),
 }
 
 
@@ -174,6 +175,12 @@ def test_filtered_or_unverified_pulls_deliver_but_never_remove(
     }
     assert {r["id"] for r in file_records(manifest)} == truth
     outcomes = {" ".join(filter(None, (c["completeness"], c["compared"]))) for c in manifest["completeness"]}
+    if settings.get("totals_ignore_archived"):  # the live walk checks out, the archived one cannot be checked
+        assert [c["completeness"] for c in manifest["completeness"]] == [
+            "checked", NOT_CHECKABLE + "totals answered archived=true exactly as without it, so it does not count archived interactions",
+        ]
+        assert manifest["complete"] is False and load(manifest)["removed"] == 0
+        return
     if said.startswith(NOT_CHECKABLE):
         assert len(outcomes) == 1 and outcomes.pop().startswith(said)
     else:

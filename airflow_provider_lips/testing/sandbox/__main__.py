@@ -48,6 +48,7 @@ _SETTING_FLAGS = (
     ("--token-errors", "token_errors", "token request ordinals answered 503 (1,2) or a fraction (0.5)"),
     ("--token-latency-ms", "token_latency_ms", "delay per token request"),
     ("--totals-shape", "totals_shape", "nested (default, as documented) | flat (older deployments)"),
+    ("--totals-ignore-archived", "totals_ignore_archived", "true: totals counts live interactions even with archived=true"),
     ("--event-type-style", "event_type_style", "plain (call, default) | class (CallEvent)"),
     ("--occurred-field", "occurred_field", "occurred_at (default) | occured_at"),
     ("--contacts-without-id", "contacts_without_id", "fraction of interactions whose contact has no id and no contact_id"),

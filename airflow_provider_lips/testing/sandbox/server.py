@@ -339,6 +339,8 @@ class LipsSandbox:
             return _page(self._select_contacts(parsed.filters, settings), parsed, settings, "contacts")
         rows = self._select(parsed.filters, settings)
         if path == TOTALS_PATH:
+            if settings.totals_ignore_archived:  # a server whose totals count live interactions only
+                rows = self._select(dataclasses.replace(parsed.filters, archived=False), settings)
             return _json_reply(200, InteractionStore.totals(rows, settings.totals_shape))
         reply = _page(rows, parsed, settings, "contact_interactions")
         self._after_listing(parsed.filters)

@@ -68,6 +68,7 @@ class SandboxSettings:
     token_errors: frozenset[int] | float = frozenset()  # token request ordinals (since reset_log) or a fraction: 503
     token_latency_ms: float = 0.0  # delay per token request
     totals_shape: str = "nested"  # "nested" ({"totals": {...}, "unread", "channel"}, documented) or "flat" (older)
+    totals_ignore_archived: bool = False  # totals counts live interactions even with archived=true (undocumented)
     event_type_style: str = "plain"  # "plain" (call) or "class" (CallEvent, as in the vendor's show example)
     occurred_field: str = "occurred_at"  # or "occured_at" (the vendor's field tables and CRM payloads)
     contacts_without_id: float = 0.0  # fraction of interactions served with a contact without id, no contact_id
@@ -114,6 +115,15 @@ def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("expected a non-empty string")
     return value
+
+
+def _flag(value: Any) -> bool:
+    """A boolean, or its CLI/JSON spellings."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    raise ValueError("expected true or false")
 
 
 def _optional_text(value: Any) -> str | None:
@@ -239,6 +249,7 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "token_errors": _burst,
     "token_latency_ms": _number(0.0, 600_000.0),
     "totals_shape": _one_of(TOTALS_SHAPES),
+    "totals_ignore_archived": _flag,
     "event_type_style": _one_of(EVENT_TYPE_STYLES),
     "occurred_field": _one_of(OCCURRED_FIELDS),
     "contacts_without_id": _number(0.0, 1.0),
