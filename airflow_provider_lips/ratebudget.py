@@ -51,14 +51,21 @@ def credentials_key(base_url: str, token: str) -> str:
     return hashlib.sha256(f"{base_url.rstrip('/')}\n{token}".encode()).hexdigest()[:32]
 
 
-def budget_rate(requests_per_second: float, headroom: float = DEFAULT_HEADROOM) -> Rate:
-    """``requests_per_second`` as a sliding window of whole requests, stretched by ``headroom``.
+def budget_rates(requests_per_second: float, headroom: float = DEFAULT_HEADROOM) -> list[Rate]:
+    """``requests_per_second`` as sliding windows of whole requests, stretched by ``headroom``.
 
     The headroom (5 %) absorbs the jitter between the moment a slot is drawn and the moment
     the server counts the request, so the server's view of one second stays under its limit.
+    A quarter-window of a quarter of the limit spreads the requests: six processes starting
+    at once send 5 requests per 262 ms, not 20 in a burst that the server answers unevenly.
     """
     limit = max(1, math.floor(requests_per_second))
-    return Rate(limit, math.ceil(1000 * limit * (1 + headroom) / requests_per_second))
+    interval = math.ceil(1000 * limit * (1 + headroom) / requests_per_second)
+    rates = [Rate(limit, interval)]
+    if limit >= 4:
+        quarter = limit // 4
+        rates.insert(0, Rate(quarter, interval * quarter // limit))
+    return rates
 
 
 def default_folder() -> Path:
@@ -124,7 +131,7 @@ class BudgetStore(ABC):
 class MachineStore(BudgetStore):
     """SQLite in a per-user folder, serialised by a file lock: every process of the user on this machine."""
 
-    def __init__(self, folder: Path, key: str, rate: Rate) -> None:
+    def __init__(self, folder: Path, key: str, rates: list[Rate]) -> None:
         path = folder / f"{key}.sqlite"
         super().__init__(
             f"{path} (machine-local, shared by this user's processes on this machine)",
@@ -133,7 +140,7 @@ class MachineStore(BudgetStore):
         )
         with self.guard("opening it"):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.bucket = SQLiteBucket.init_from_file([rate], table="budget", db_path=str(path), use_file_lock=True)
+            self.bucket = SQLiteBucket.init_from_file(rates, table="budget", db_path=str(path), use_file_lock=True)
             with self._locked() as conn:
                 conn.execute("CREATE TABLE IF NOT EXISTS pause (id INTEGER PRIMARY KEY CHECK (id = 0), until_ms INTEGER)")
                 conn.commit()
@@ -144,6 +151,12 @@ class MachineStore(BudgetStore):
         assert isinstance(bucket, SQLiteBucket)
         with bucket.lock:  # the bucket's file lock: other processes wait
             yield bucket.conn
+
+    def draw(self) -> float:
+        # The slot's time is read under the file lock: read before it, a process that waited for
+        # the lock would log its request too early, and the window would let the next one through early.
+        with self._locked():
+            return super().draw()
 
     def paused_for(self) -> float:
         with self._locked() as conn:
@@ -167,15 +180,15 @@ class MachineStore(BudgetStore):
 class RedisStore(BudgetStore):
     """A Redis sorted set (pyrate-limiter's Lua check-and-insert) and a pause key with a TTL."""
 
-    def __init__(self, client: Redis, key: str, rate: Rate, where: str, fix: str) -> None:
+    def __init__(self, client: Redis, key: str, rates: list[Rate], where: str, fix: str) -> None:
         super().__init__(where, fix)
         self.client = client
         self.key = f"{REDIS_KEY_PREFIX}:{key}"
         self.pause_key = f"{self.key}:pause"
-        self.idle_ttl_ms = 10 * rate.interval
+        self.idle_ttl_ms = 10 * max(rate.interval for rate in rates)
         with self.guard("connecting (before any request to LIPS)"):
             client.ping()
-            self.bucket = RedisBucket.init([rate], client, self.key)
+            self.bucket = RedisBucket.init(rates, client, self.key)
 
     def paused_for(self) -> float:
         ttl: Any = self.client.pttl(self.pause_key)  # redis-py types it int | Awaitable[int]
@@ -280,19 +293,19 @@ def open_rate_budget(
     :func:`default_folder`) on this machine.
     """
     key = credentials_key(base_url, token)
-    rate = budget_rate(requests_per_second)
+    rates = budget_rates(requests_per_second)
     store: BudgetStore
     if redis_conn_id:
         client, where = redis_client(redis_conn_id, lips_conn_id)
         store = RedisStore(
             client,
             key,
-            rate,
+            rates,
             f"{where}, named by extra {REDIS_CONN_EXTRA!r} of LIPS connection {lips_conn_id!r}",
             f"Start that Redis or correct connection {redis_conn_id!r} (host, port, password, extra 'db'), or "
             f"remove {REDIS_CONN_EXTRA!r} to share the budget only among this machine's processes; Airflow's "
             f"task retries will try again.",
         )
     else:
-        store = MachineStore(folder or default_folder(), key, rate)
+        store = MachineStore(folder or default_folder(), key, rates)
     return SharedRateBudget(store, RateLimiter(requests_per_second))

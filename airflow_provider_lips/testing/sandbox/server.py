@@ -307,12 +307,13 @@ class LipsSandbox:
     def answer(self, path: str, query: str, headers: Message) -> Reply | None:
         """Answer one API request (``None``: drop the connection without a response)."""
         settings, draws, ordinal = self._draw()
+        # The limit counts requests as they arrive, as a gateway does, not after the latency.
+        wait = self._throttle(settings, draws, ordinal)
         delay_ms = settings.latency_ms + draws.jitter * settings.latency_jitter_ms
         if delay_ms:
             time.sleep(delay_ms / 1000)
         if draws.drop < settings.drop_rate:
             return None
-        wait = self._throttle(settings, draws, ordinal)
         if wait is not None:
             return _json_reply(429, {"message": "Too Many Requests"}, _retry_after(settings.retry_after_format, wait))
         if draws.error < settings.error_rate:
