@@ -2,24 +2,30 @@
 ### LIPS contact interactions, daily
 
 For every advertiser (DAG param `advertisers`, else the JSON list in Variable
-`lips_advertisers`), one mapped pull writes the interactions that occurred in the run's data
-interval, widened backwards by `lookback` to catch what the vendor ingests late, to
-`<base_uri>/gmaid=<id>/date=<interval start date>/contact_interactions.jsonl`; then the file is upserted into
-the `lips_warehouse` SQL connection. Reruns, catchup and backfills overwrite the same
-partition and upsert the same rows, so nothing is duplicated. The pull also takes the
+`lips_advertisers`), one mapped pull takes the interactions that occurred in the run's data
+interval, widened backwards by `lookback` to catch what the vendor ingests late, and writes
+one file per day they occurred on:
+`<base_uri>/gmaid=<id>/occurred_date=<YYYY-MM-DD>/contact_interactions.jsonl`. Each file is
+replaced with exactly that day's interactions, so partitions never overlap; then the files
+are upserted into the `lips_warehouse` SQL connection. Reruns, catchup and backfills replace
+the same files and upsert the same rows, so nothing is duplicated. The pull also takes the
 window's archived interactions, so the load keeps the warehouse equal to the vendor's truth:
 archived rows get `archived_at`, unarchived ones lose it, and interactions deleted at the
 vendor get `removed_at`. One advertiser failing (for example 403) fails only its own pull and load.
 
-`base_uri` (param, else Variable `lips_base_uri`, else `$AIRFLOW_HOME/lips-data`) may be any
-object-storage URI Airflow supports, e.g. `s3://aws_default@bucket/lips`. `pii` (param, default
-none) switches on a PII policy, e.g. `"pseudonymize"`, whose key is the password of connection
-`lips_pii_key`.
+After the pulls, `publish` emits one `lips_contact_interactions` asset event carrying every
+pull's manifest, for `lips_contact_interactions_load_on_asset` (paused on creation).
+
+Empty params fall back: `advertisers` to the Variable `lips_advertisers`, `base_uri` to the
+Variable `lips_base_uri`, else `$AIRFLOW_HOME/lips-data`; any object-storage URI Airflow
+supports works, e.g. `s3://aws_default@bucket/lips`. `pii` (param, default none) switches on
+a PII policy, e.g. `"pseudonymize"`, whose key is the password of connection `lips_pii_key`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import pendulum
 
@@ -43,10 +49,11 @@ with DAG(
     max_active_runs=3,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": True},
     params={
+        # null allowed: the Trigger dialog requires a param whose type refuses its empty default.
         "advertisers": Param(
-            [], type="array", items={"type": "string"}, description="gmaids to pull; empty: Variable lips_advertisers"
+            None, type=["null", "array"], items={"type": "string"}, description="gmaids to pull; empty: Variable lips_advertisers"
         ),
-        "base_uri": Param("", type="string", description="where partitions go; empty: Variable lips_base_uri"),
+        "base_uri": Param(None, type=["null", "string"], description="where partitions go; empty: Variable lips_base_uri"),
         "lookback": Param("P10D", type="string", description="ISO-8601 duration re-pulled before each interval"),
         "pii": Param(
             None,
@@ -73,20 +80,17 @@ with DAG(
         return [str(gmaid) for gmaid in chosen]
 
     @task_group
-    def advertiser(gmaid: str) -> None:
+    def advertiser(gmaid: str) -> Any:
         @task
-        def partition(gmaid: str, data_interval_start: datetime | None = None, params: dict | None = None) -> str:
-            """Deterministic per advertiser and interval, so a rerun replaces the same file."""
+        def partition(gmaid: str, params: dict | None = None) -> str:
+            """The advertiser's files, one per occurrence day: the operator fills in {occurred_date}."""
             import os
 
             from airflow.sdk import Variable
 
             base = (params or {}).get("base_uri") or Variable.get("lips_base_uri", default="")
             base = base or f"file://{os.environ.get('AIRFLOW_HOME', os.path.expanduser('~/airflow'))}/lips-data"
-            if data_interval_start is None:
-                raise ValueError("partition needs the run's data_interval_start")
-            day = data_interval_start.date().isoformat()
-            return f"{base.rstrip('/')}/gmaid={gmaid}/date={day}/contact_interactions.jsonl"
+            return f"{base.rstrip('/')}/gmaid={gmaid}/occurred_date={{occurred_date}}/contact_interactions.jsonl"
 
         pull = LipsContactInteractionsOperator(
             task_id="pull",
@@ -95,8 +99,20 @@ with DAG(
             pii="{{ params.pii | tojson }}",
             include_archived=True,
             destination=partition(gmaid),
-            outlets=[CONTACT_INTERACTIONS],
         )
         LipsContactInteractionsToSqlOperator(task_id="load", source=pull.output)
+        return pull.output
 
-    advertiser.expand(gmaid=advertisers())
+    # all_done: the advertisers whose pull succeeded are published even when another one failed.
+    @task(outlets=[CONTACT_INTERACTIONS], trigger_rule="all_done")
+    def publish(manifests: Any, outlet_events: Any = None) -> int:
+        """One asset event per run, carrying every pull's manifest: nothing is lost to event timing."""
+        from airflow.exceptions import AirflowSkipException
+
+        written = [dict(m) for m in manifests if m]
+        if not written:
+            raise AirflowSkipException("No pull of this run succeeded: nothing to publish.")
+        outlet_events[CONTACT_INTERACTIONS].extra = {"manifests": written}
+        return len(written)
+
+    publish(advertiser.expand(gmaid=advertisers()))

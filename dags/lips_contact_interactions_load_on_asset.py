@@ -2,11 +2,11 @@
 ### LIPS contact interactions, loaded when they land
 
 Data-aware alternative to the chained load in `lips_contact_interactions_daily`: scheduled on
-the `lips_contact_interactions` asset, it upserts every partition whose pull just finished,
-reading the file names from the manifests the pulls attach to their asset events. Useful when
-the pull and the warehouse belong to different teams or DAGs. It is paused on creation:
-both loads are idempotent upserts, so running it beside the chained load is harmless but
-redundant.
+the `lips_contact_interactions` asset, it upserts every file the daily runs wrote, reading
+them from the manifests each run's one asset event carries (`{"manifests": [...]}`; several
+events that arrive before one run starts are all taken). Useful when the pull and the
+warehouse belong to different teams or DAGs. It is paused on creation: both loads are
+idempotent upserts, so running it beside the chained load is harmless but redundant.
 
 Triggered by hand, it loads the manifests given in the run's conf as `{"manifests": [...]}`
 (for example to reload a partition).
@@ -37,12 +37,15 @@ with DAG(
         given = (dag_run.conf or {}).get("manifests") if dag_run is not None else None
         if given:
             return list(given)
-        found = [
-            dict(event.extra)
-            for events in (triggering_asset_events or {}).values()
-            for event in events
-            if event.extra and event.extra.get("uri")
-        ]
+
+        def carried(extra: Any) -> list[dict[str, Any]]:
+            """A daily run's event carries all its manifests; a pull with its own outlet carries one."""
+            extra = dict(extra or {})
+            if "manifests" in extra:
+                return [dict(manifest) for manifest in extra["manifests"]]
+            return [extra] if extra.get("uri") or extra.get("files") else []
+
+        found = [m for events in (triggering_asset_events or {}).values() for event in events for m in carried(event.extra)]
         if not found:
             raise ValueError("No manifest to load: no triggering asset event carried one, and conf has no 'manifests'.")
         return found

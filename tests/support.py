@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -221,3 +221,21 @@ class RedisServer:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def lake_partitions(folder: Path) -> dict[str, list[int]]:
+    """``occurred_date`` -> ids of each day's file under ``folder`` (one advertiser's), as a partition reader sees them."""
+    return {
+        path.parent.name.removeprefix("occurred_date="): [json.loads(line)["id"] for line in path.read_text().splitlines()]
+        for path in sorted(folder.glob("occurred_date=*/contact_interactions.jsonl"))
+    }
+
+
+def truth_by_day(records: list[dict], first: date, last: date, **equal: object) -> dict[str, set[int]]:
+    """``occurred_date`` -> the ids that occurred that UTC day, for every day from ``first`` to ``last``."""
+    truth = {}
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        truth[day.isoformat()] = expected_ids(records, start, start + timedelta(days=1), **equal)
+    return truth

@@ -20,7 +20,21 @@ def test_every_dag_file_imports_without_errors() -> None:
     assert {"lips_contact_interactions_daily"} <= set(bag.dag_ids)
     daily = bag.dags["lips_contact_interactions_daily"]
     assert daily.catchup is False
-    assert {t.task_id for t in daily.tasks} == {"advertisers", "advertiser.partition", "advertiser.pull", "advertiser.load"}
+    assert {t.task_id for t in daily.tasks} == {
+        "advertisers", "advertiser.partition", "advertiser.pull", "advertiser.load", "publish"
+    }
+    # One asset event per run, from the task after every pull; the pulls emit none of their own.
+    assert [t.task_id for t in daily.tasks if t.outlets] == ["publish"]
+    assert bag.dags["lips_contact_interactions_load_on_asset"].is_paused_upon_creation is True
+
+
+def test_the_daily_dag_runs_with_its_defaults() -> None:
+    """What the Trigger dialog checks before it enables its button: every param valid as it stands."""
+    from tests.dags.support import DagBag
+
+    daily = DagBag(dag_folder=str(REPO / "dags")).dags["lips_contact_interactions_daily"]
+    validated = daily.params.validate()
+    assert validated["advertisers"] is None and validated["base_uri"] is None and validated["lookback"] == "P10D"
 
 
 def test_dag_files_touch_no_network_or_database_at_parse_time(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationEr
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox
 from airflow_provider_lips.warehouse import load_contact_interactions
-from tests.support import expected_ids
+from tests.support import lake_partitions, truth_by_day
 
 INTERVAL = datetime(2026, 11, 20, tzinfo=timezone.utc)
 GMAID = "USA_1"
@@ -36,22 +36,7 @@ def daily(lake: Path, **kwargs: Any) -> LipsContactInteractionsOperator:
 
 
 def partitions(lake: Path) -> dict[str, list[int]]:
-    """occurred_date -> ids, as a reader selecting partitions sees them."""
-    return {
-        path.parent.name.removeprefix("occurred_date="): [json.loads(line)["id"] for line in path.read_text().splitlines()]
-        for path in sorted((lake / f"gmaid={GMAID}").glob("occurred_date=*/contact_interactions.jsonl"))
-    }
-
-
-def truth_by_day(records: list[dict], first: date, last: date) -> dict[str, set[int]]:
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return {
-        day.isoformat(): expected_ids(
-            records, datetime(day.year, day.month, day.day, tzinfo=timezone.utc),
-            datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=1), global_master_advertiser_id=GMAID,
-        )
-        for day in days
-    }
+    return lake_partitions(lake / f"gmaid={GMAID}")
 
 
 def test_a_ten_day_lookback_writes_eleven_day_partitions_that_never_overlap(
@@ -59,7 +44,7 @@ def test_a_ten_day_lookback_writes_eleven_day_partitions_that_never_overlap(
 ) -> None:
     manifest = run(daily(tmp_path, lookback="P10D"))
     seen = partitions(tmp_path)
-    truth = truth_by_day(interactions, date(2026, 11, 10), date(2026, 11, 20))
+    truth = truth_by_day(interactions, date(2026, 11, 10), date(2026, 11, 20), global_master_advertiser_id=GMAID)
     assert {day: set(ids) for day, ids in seen.items()} == truth
     every_id = [i for ids in seen.values() for i in ids]
     assert len(every_id) == len(set(every_id)) == manifest["records"] > 100  # no interaction in two partitions
@@ -82,7 +67,9 @@ def test_the_next_run_replaces_every_day_it_covers_with_that_days_interactions(
     lips_conn.insert(late)
     run(daily(tmp_path, lookback="P10D"), INTERVAL + timedelta(days=1))
     seen = partitions(tmp_path)
-    assert {day: set(ids) for day, ids in seen.items()} == truth_by_day([*interactions, late], date(2026, 11, 10), date(2026, 11, 21))
+    assert {day: set(ids) for day, ids in seen.items()} == truth_by_day(
+        [*interactions, late], date(2026, 11, 10), date(2026, 11, 21), global_master_advertiser_id=GMAID
+    )
     assert 9_000_001 in seen["2026-11-12"]
     # The 10th lies outside the second run's window: its file is as the first run left it.
     assert (tmp_path / f"gmaid={GMAID}/occurred_date=2026-11-10/contact_interactions.jsonl").read_bytes() == untouched
@@ -94,7 +81,7 @@ def test_a_window_that_is_not_whole_days_is_widened_to_them(
     manifest = run(daily(tmp_path, lookback="PT36H"))  # [Nov 18 12:00, Nov 21): the 18th must still be whole
     assert manifest["window_start"] == "2026-11-18T00:00:00Z" and manifest["requested_window_start"] == "2026-11-20T00:00:00Z"
     assert {day: set(ids) for day, ids in partitions(tmp_path).items()} == truth_by_day(
-        interactions, date(2026, 11, 18), date(2026, 11, 20)
+        interactions, date(2026, 11, 18), date(2026, 11, 20), global_master_advertiser_id=GMAID
     )
 
 
