@@ -104,7 +104,8 @@ with DAG(
         return pull.output
 
     # all_done: the advertisers whose pull succeeded are published even when another one failed.
-    @task(outlets=[CONTACT_INTERACTIONS], trigger_rule="all_done")
+    # No retries: when every pull failed there is nothing to wait for.
+    @task(outlets=[CONTACT_INTERACTIONS], trigger_rule="all_done", retries=0)
     def publish(manifests: Any, outlet_events: Any = None) -> int:
         """One asset event per run, carrying every pull's manifest: nothing is lost to event timing."""
         from airflow.exceptions import AirflowSkipException

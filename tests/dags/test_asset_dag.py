@@ -1,4 +1,4 @@
-"""The daily pull emits asset events carrying its manifests; the asset-scheduled DAG loads what they name."""
+"""The daily run emits one asset event carrying every pull's manifest; the asset-scheduled DAG loads what they name."""
 
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ def test_pull_events_carry_manifests_that_the_asset_dag_loads(
     started = datetime.now(timezone.utc) - timedelta(seconds=1)
     run = producer.dags_test("lips_contact_interactions_daily", "2026-11-24")
     assert run.returncode == 0, run.log[-3000:]
-    manifests = asset_event_extras(started)
+    (event,) = asset_event_extras(started)  # one event for the run, after every pull
+    manifests = event["manifests"]
     assert sorted(m["filters"]["global_master_advertiser_id"][0] for m in manifests) == ["USA_1", "USA_2"]
-    assert all(m["uri"].endswith("/date=2026-11-23/contact_interactions.jsonl") for m in manifests)
+    for manifest in manifests:
+        assert [f["occurred_date"] for f in manifest["files"]] == [f"2026-11-{day}" for day in range(13, 24)]
+        assert all(f["uri"].endswith(f"/occurred_date={f['occurred_date']}/contact_interactions.jsonl") for f in manifest["files"])
 
     consumer = deployment(["USA_1", "USA_2"])
     consumer.warehouse = producer.warehouse.with_name("asset-warehouse.db")

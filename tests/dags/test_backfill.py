@@ -1,4 +1,4 @@
-"""A seven-day backfill writes seven partitions per advertiser and a warehouse equal to the truth; repeating it changes nothing."""
+"""A seven-day backfill writes one partition per occurrence day and a warehouse equal to the truth; repeating it changes nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox
 from tests.dags.support import Deployment
-from tests.support import expected_ids
+from tests.support import expected_ids, lake_partitions, truth_by_day
 
 pytestmark = pytest.mark.slow
 
@@ -39,16 +39,19 @@ def test_backfill_twice(deployment: Callable[..., Deployment], sandbox: LipsSand
         assert [line.split()[-1] for line in run.log.splitlines() if line.startswith("BACKFILL ")] == ["success"] * DAYS
 
     backfill()
-    for gmaid in ("USA_1", "USA_2"):
-        dates = sorted(p.parent.name for p in (site.data / f"gmaid={gmaid}").rglob("contact_interactions.jsonl"))
-        assert dates == [f"date={(FIRST + timedelta(days=n)).date()}" for n in range(DAYS)]
     start, end = FIRST - timedelta(days=10), FIRST + timedelta(days=DAYS)
+    for gmaid in ("USA_1", "USA_2"):
+        # Seven runs with ten days of lookback: every day from the 5th to the 21st, each file that day's alone.
+        lake = lake_partitions(site.data / f"gmaid={gmaid}")
+        assert {day: set(ids) for day, ids in lake.items()} == truth_by_day(
+            sandbox.interactions, start.date(), (end - timedelta(days=1)).date(), global_master_advertiser_id=gmaid
+        )
     truth = expected_ids(sandbox.interactions, start, end, global_master_advertiser_id="USA_1") | expected_ids(
         sandbox.interactions, start, end, global_master_advertiser_id="USA_2"
     )
     assert site.warehouse_ids() == sorted(truth)
     before = table_snapshot(site.warehouse)
-    partition = site.data / "gmaid=USA_1" / f"date={FIRST.date()}" / "contact_interactions.jsonl"
+    partition = site.data / "gmaid=USA_1" / f"occurred_date={FIRST.date()}" / "contact_interactions.jsonl"
     first_bytes = partition.read_bytes()
 
     backfill()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox
 from tests.dags.support import Deployment
-from tests.support import expected_ids
+from tests.support import expected_ids, lake_partitions, truth_by_day
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +26,12 @@ def test_daily_run_pulls_and_loads_exactly_the_truth(deployment: Callable[..., D
     start, end = INTERVAL[0] - LOOKBACK, INTERVAL[1]
     truth = {gmaid: expected_ids(sandbox.interactions, start, end, global_master_advertiser_id=gmaid) for gmaid in ("USA_1", "USA_2")}
     for gmaid, ids in truth.items():
-        partition = site.data / f"gmaid={gmaid}" / "date=2026-11-20" / "contact_interactions.jsonl"
-        lines = [json.loads(line)["id"] for line in partition.read_text().splitlines()]
-        assert sorted(lines) == sorted(ids) and ids
+        # One file per day the interactions occurred on, each holding exactly that day's.
+        days = lake_partitions(site.data / f"gmaid={gmaid}")
+        assert {day: set(found) for day, found in days.items()} == truth_by_day(
+            sandbox.interactions, date(2026, 11, 10), date(2026, 11, 20), global_master_advertiser_id=gmaid
+        )
+        assert sorted(i for found in days.values() for i in found) == sorted(ids) and ids
     assert site.warehouse_ids() == sorted(truth["USA_1"] | truth["USA_2"])
     # A rerun of the same interval replaces the partitions and upserts: no row twice.
     again = site.dags_test("lips_contact_interactions_daily", LOGICAL_DATE)

@@ -41,7 +41,7 @@ def test_no_secret_in_logs_xcom_rendered_fields_manifests_errors_or_redirects(
     assert TOKEN not in json.dumps(received) and API_KEY not in json.dumps(received)
 
     stored = everything_airflow_stored(airflow_db)
-    assert "lips_contact_interactions_daily" in stored and "/date=2026-11-21/contact_interactions.jsonl" in stored
+    assert "lips_contact_interactions_daily" in stored and "/occurred_date=2026-11-21/contact_interactions.jsonl" in stored
     assert TOKEN not in stored and API_KEY not in stored
     for console in (ok.log, failed.log):
         leaks = [line for line in console.splitlines() if TOKEN in line or API_KEY in line]

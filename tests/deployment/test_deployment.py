@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_lips.window import parse_timestamp
 from tests.deployment.conftest import ADVERTISERS, Site
 from tests.deployment.harness import wait_until
-from tests.support import expected_ids
+from tests.support import expected_ids, lake_partitions, truth_by_day
 
 pytestmark = pytest.mark.deployment
 
@@ -44,21 +44,37 @@ def test_daily_dag_in_a_real_deployment(site: Site) -> None:
     assert set(states.values()) == {"success"}
     assert sum(task == "advertiser.pull" for task, _ in states) == len(ADVERTISERS)
 
-    # Every finished daily run (the triggered one and the scheduler's own) is in the warehouse, exactly.
+    # Every finished daily run (the triggered one and the scheduler's own) is in the warehouse and the lake, exactly.
     runs = wait_until(
-        lambda: list(client.dag_runs(DAILY)) if all(r["state"] in ("success", "failed") for r in client.dag_runs(DAILY)) else None,
+        lambda: (lambda found: found if all(r["state"] in ("success", "failed") for r in found) else None)(client.dag_runs(DAILY)),
         150, "every daily run to finish",
     )
     assert {r["state"] for r in runs} == {"success"}
-    truth: set[int] = set()
-    for finished in runs:
-        start, end = run_window(finished)
-        for gmaid in ADVERTISERS:
-            truth |= expected_ids(site.sandbox.interactions, start, end, global_master_advertiser_id=gmaid)
-    assert truth and warehouse_ids(site) == sorted(truth)
+    windows = [run_window(finished) for finished in runs]
+    truth = {gmaid: set().union(*(expected_ids(site.sandbox.interactions, start, end, global_master_advertiser_id=gmaid)
+                                  for start, end in windows)) for gmaid in ADVERTISERS}
+    assert all(truth.values()) and warehouse_ids(site) == sorted(set().union(*truth.values()))
+    first, last = min(start for start, _ in windows).date(), (max(end for _, end in windows) - timedelta(days=1)).date()
+    for gmaid in ADVERTISERS:
+        lake = lake_partitions(site.lake / f"gmaid={gmaid}")
+        assert {day: set(ids) for day, ids in lake.items()} == truth_by_day(
+            site.sandbox.interactions, first, last, global_master_advertiser_id=gmaid
+        )
+    written = {f"file://{path}" for path in site.lake.rglob("contact_interactions.jsonl")}
 
-    # The scheduler turned the pulls' asset events into runs of the asset-scheduled DAG.
-    asset_runs = wait_until(
-        lambda: [r for r in client.dag_runs(ON_ASSET) if r["state"] == "success"] or None, 90, "an asset-triggered run"
-    )
-    assert {r["run_type"] for r in asset_runs} == {"asset_triggered"}
+    # The scheduler turned the daily runs' asset events (one per run) into runs of the asset-scheduled
+    # DAG, which took in every file the daily runs wrote, whatever the timing of the events.
+    def loaded() -> set[str] | None:
+        asset_runs = client.dag_runs(ON_ASSET)
+        if not asset_runs or any(r["state"] not in ("success", "failed") for r in asset_runs):
+            return None
+        assert {r["state"] for r in asset_runs} == {"success"} and {r["run_type"] for r in asset_runs} == {"asset_triggered"}
+        taken = [
+            client.get(f"/dags/{ON_ASSET}/dagRuns/{r['dag_run_id']}/taskInstances/manifests/xcomEntries/return_value",
+                       deserialize=True)["value"]
+            for r in asset_runs
+        ]
+        files = {f["uri"] for manifests in taken for m in manifests for f in m["files"]}
+        return files if files >= written else None
+
+    assert wait_until(loaded, 120, "the asset-scheduled DAG to load every file the daily runs wrote") == written
