@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -21,6 +22,8 @@ from airflow_provider_lips.exceptions import LipsValidationError
 
 _EXAMPLES = "e.g. 'file:///data/lips/interactions.jsonl' or 's3://aws_default@my-bucket/lips/interactions.jsonl'"
 _LOCAL_SCHEMES = ("", "file", "local")
+# The provider's own extras that install a scheme's filesystem.
+_EXTRAS = {"s3": "s3", "s3a": "s3"}
 # Who writes a temporary object, in its name: lets a later write tell a dead writer's leftover
 # from a live one's on the same machine (host names reduced to what object keys keep safely).
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40]
@@ -52,7 +55,40 @@ def resolve_destination(value: str | ObjectStoragePath) -> ObjectStoragePath:
         raise LipsValidationError(f"destination {raw!r} contains a '..' segment; name the target folder directly.")
     if parts.path.endswith("/"):
         raise LipsValidationError(f"destination {raw!r} names a folder; add a file name such as 'interactions.jsonl'.")
+    if scheme not in _LOCAL_SCHEMES:
+        _check_object_storage(raw, scheme, parts.username)
     return value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(raw)
+
+
+def _check_object_storage(raw: str, scheme: str, conn_id: str | None) -> None:
+    """Fail now, not deep inside the write: the scheme's filesystem must be installed, its connection exist."""
+    from airflow.sdk.io.fs import has_fs
+
+    package = str(known_implementations.get(scheme, {}).get("class", "")).partition(".")[0]
+    extra = _EXTRAS.get(scheme)
+    fix = (
+        f"pip install 'airflow-provider-lips[{extra}]'" if extra
+        else f"install the Airflow provider that registers {scheme}:// object storage" + (f" and {package}" if package else "")
+    )
+    installed = has_fs(scheme)
+    if installed and package:
+        try:
+            importlib.import_module(package)
+        except ImportError:
+            installed = False
+    if not installed:
+        raise LipsValidationError(f"destination {raw!r}: no {scheme}:// filesystem is installed; {fix}.")
+    if conn_id:
+        from airflow.exceptions import AirflowNotFoundException
+        from airflow.sdk import BaseHook
+
+        try:
+            BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            raise LipsValidationError(
+                f"destination {raw!r} names the storage connection {conn_id!r}, which does not exist: create it "
+                f"(e.g. an 'aws' connection for s3://), or name an existing one as '{scheme}://<conn_id>@<bucket>/...'."
+            ) from None
 
 
 @contextmanager
@@ -65,7 +101,10 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
     same target removes what such writers left (see :func:`remove_leftovers`).
     """
     started = time.time()
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    if destination.protocol in _LOCAL_SCHEMES:
+        # Local folders only: on object storage a "folder" is a key prefix, and mkdir(parents=True)
+        # would create the bucket.
+        destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.parent / f".{destination.name}.{uuid4().hex[:12]}-{os.getpid()}-{_HOST}.partial"
     try:
         # Through the filesystem directly: ObjectStoragePath.open() would report every write
@@ -73,9 +112,14 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
         with partial.fs.open(partial.path, "wb") as handle:
             yield handle
         partial.rename(destination)
-    except BaseException:
+    except BaseException as err:
         with suppress(Exception):
             partial.unlink(missing_ok=True)
+        if isinstance(err, FileNotFoundError) and destination.protocol not in _LOCAL_SCHEMES:
+            raise LipsValidationError(
+                f"Could not write {destination}: {err}. The provider never creates buckets or containers: "
+                f"create {urlsplit(str(destination)).hostname!r} or point the destination at an existing one."
+            ) from err
         raise
     remove_leftovers(destination, started)
 

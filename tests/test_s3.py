@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +20,7 @@ pytest.importorskip("airflow.providers.amazon", reason="needs the s3 extra: pip 
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (the dev extra)")
 
-from airflow_provider_lips.exceptions import LipsResponseError  # noqa: E402
+from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError  # noqa: E402
 from airflow_provider_lips.testing.sandbox import LipsSandbox  # noqa: E402
 from airflow_provider_lips.warehouse import load_contact_interactions  # noqa: E402
 from tests.support import DAY, expected_ids, pull, run  # noqa: E402
@@ -141,3 +144,40 @@ def test_warehouse_loads_the_object_from_s3(
     with sqlite3.connect(db) as conn:
         loaded = {row[0] for row in conn.execute("SELECT id FROM lips_contact_interactions")}
     assert loaded == want(interactions) == set(object_ids(s3, bucket))
+
+
+def test_writing_into_a_missing_bucket_never_creates_it(
+    lips_conn: LipsSandbox, s3: Any, aws_conn_id: str
+) -> None:
+    missing = f"lips-missing-{uuid4().hex[:8]}"
+    with pytest.raises(LipsValidationError, match=f"never creates buckets or containers: create {missing!r}"):
+        run(pull(destination=f"s3://{aws_conn_id}@{missing}/{KEY}"))
+    assert missing not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+
+def test_a_missing_storage_connection_is_named_before_any_request(lips_conn: LipsSandbox, bucket: str) -> None:
+    with pytest.raises(LipsValidationError, match="names the storage connection 'no_such_aws', which does not exist: create it"):
+        run(pull(destination=f"s3://no_such_aws@{bucket}/{KEY}"))
+    assert not lips_conn.requests
+
+
+def test_s3_without_the_extra_fails_in_validation_naming_it(lips_conn: LipsSandbox) -> None:
+    """A fresh process where s3fs cannot be imported, as after a plain ``pip install airflow-provider-lips``."""
+    script = (
+        "import sys; sys.modules['s3fs'] = None\n"
+        "from datetime import datetime, timezone\n"
+        "from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator\n"
+        "op = LipsContactInteractionsOperator(task_id='pull', global_master_advertiser_id='USA_1',\n"
+        "    destination='s3://aws_default@bucket/lips/x.jsonl')\n"
+        "try:\n"
+        "    op.execute({'data_interval_start': datetime(2026, 11, 20, tzinfo=timezone.utc),\n"
+        "                'data_interval_end': datetime(2026, 11, 21, tzinfo=timezone.utc)})\n"
+        "except Exception as err:\n"
+        "    print(type(err).__name__, err)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    assert (
+        "LipsValidationError destination 's3://aws_default@bucket/lips/x.jsonl': no s3:// filesystem is installed; "
+        "pip install 'airflow-provider-lips[s3]'."
+    ) in result.stdout, result.stdout + result.stderr[-2000:]
+    assert not lips_conn.requests
