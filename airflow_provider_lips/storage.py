@@ -79,8 +79,12 @@ def _check_object_storage(raw: str, scheme: str, conn_id: str | None) -> None:
     if not installed:
         raise LipsValidationError(f"destination {raw!r}: no {scheme}:// filesystem is installed; {fix}.")
     if conn_id:
-        from airflow.exceptions import AirflowNotFoundException
         from airflow.sdk import BaseHook
+
+        try:
+            from airflow.sdk.exceptions import AirflowNotFoundException
+        except ImportError:  # Airflow < 3.2
+            from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]
 
         try:
             BaseHook.get_connection(conn_id)

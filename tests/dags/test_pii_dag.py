@@ -48,7 +48,7 @@ def test_a_pseudonymized_run_lands_no_plaintext_in_files_warehouses_metadata_or_
 
     files = "".join(path.read_text() for path in sorted(site.data.rglob("*.jsonl")))
     assert {json.loads(line)["id"] for line in files.splitlines()} == ids and "pii1:" in files
-    manifests = [m for m in asset_event_extras(started) if m.get("pii")]
+    manifests = [m for event in asset_event_extras(started) for m in event["manifests"] if m.get("pii")]
     assert len(manifests) >= len(ADVERTISERS)
     assert all(m["pii"] == {"policy": "pseudonymize", "hash_format": "pii1", "key_fingerprint": key_fingerprint(KEY.encode())}
                for m in manifests)

@@ -41,7 +41,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("deployment")
     interactions = generate_interactions(seed=12, count=2400, start=DATA_START, end=DATA_END, advertisers=ADVERTISERS)
     with LipsSandbox(interactions, token=TOKEN, api_key=API_KEY) as sandbox, AirflowDeployment(
-        root, artifacts=ARTIFACTS / "deployment"
+        # The UI's Test button is off by default since Airflow 2.7.
+        root, artifacts=ARTIFACTS / "deployment", env={"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     ) as airflow:
         warehouse_url = airflow.databases.create("lips_warehouse")
         client = airflow.client
