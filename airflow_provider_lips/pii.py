@@ -177,15 +177,18 @@ def parse_policy(value: Any, endpoint: Endpoint = CONTACT_INTERACTIONS) -> PiiPo
     kind = _KINDS.get(endpoint.records_key, _RecordKind({}, frozenset({"id"}), frozenset()))
     required = kind.required | {endpoint.time_field}
     presets = kind.presets
-    if isinstance(value, str):
+    # Twice at most: a mapping typed into the Trigger form's text field arrives as JSON of JSON text.
+    for _ in range(2):
+        if not isinstance(value, str):
+            break
         text = value.strip()
-        if text[:1] in ('{', '"') or text == "null":
-            try:
-                value = json.loads(text)
-            except ValueError as err:
-                raise LipsValidationError(f"pii={value!r} is not valid JSON: {err}; give a preset name or a mapping.") from None
-        else:
+        if not (text[:1] in ('{', '"') or text == "null"):
             value = text
+            break
+        try:
+            value = json.loads(text)
+        except ValueError as err:
+            raise LipsValidationError(f"pii={value!r} is not valid JSON: {err}; give a preset name or a mapping.") from None
     if value is None or value == "":
         return None
     if isinstance(value, str):

@@ -227,6 +227,9 @@ def test_json_text_is_accepted_as_dag_params_render_it() -> None:
     assert parse_policy("null") is None and parse_policy(None) is None and parse_policy("") is None
     mapping = parse_policy('{"contact.email": "hash"}')
     assert mapping is not None and mapping.spec == {"contact.email": "hash"} and mapping.hashes
+    # A mapping typed into the Trigger form's text field is a string param, which tojson encodes once more.
+    assert parse_policy(json.dumps('{"contact.email": "hash"}')) == mapping
+    assert parse_policy(json.dumps(" pseudonymize ")) == parse_policy("pseudonymize")
 
 
 @pytest.mark.parametrize(
