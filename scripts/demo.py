@@ -18,6 +18,17 @@ ADVERTISERS = ["USA_1", "USA_2"]
 TOKEN = "demo-token"
 
 
+def load_results(metadata_db: Path) -> list[dict]:
+    """The load tasks' return values (one per advertiser, in map order) from Airflow's metadata DB."""
+    with sqlite3.connect(metadata_db) as db:
+        rows = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = 'lips_contact_interactions_daily' AND task_id = 'advertiser.load' "
+            "AND key = 'return_value' ORDER BY run_id DESC, map_index"
+        ).fetchall()
+    values = [json.loads(value) if isinstance(value, (str, bytes)) else value for (value,) in rows]
+    return [json.loads(v) if isinstance(v, str) else v for v in values][: len(ADVERTISERS)]
+
+
 def main() -> int:
     now = datetime.now(timezone.utc)
     day = (now - timedelta(days=1)).date()
@@ -54,10 +65,19 @@ def main() -> int:
         (WORK / "dags-test.log").write_text(run.stdout + run.stderr)
         ok = run.returncode == 0 and "state=success" in run.stdout + run.stderr
         print(f"airflow dags test exited {run.returncode}; full log in {WORK / 'dags-test.log'}")
+        print("Lake: one file per day the interactions occurred on (the run's interval plus its 10-day lookback):")
         for gmaid in ADVERTISERS:
-            path = data / f"gmaid={gmaid}" / f"date={day}" / "contact_interactions.jsonl"
-            lines = path.read_text().splitlines() if path.exists() else []
-            print(f"  {gmaid}: {len(lines)} interactions pulled into {path}")
+            files = sorted((data / f"gmaid={gmaid}").glob("occurred_date=*/contact_interactions.jsonl"))
+            counts = [(path.parent.name.removeprefix("occurred_date="), len(path.read_text().splitlines())) for path in files]
+            print(f"  {gmaid}: {sum(n for _, n in counts)} interactions in {len(files)} partitions under {data / f'gmaid={gmaid}'}")
+            for occurred, n in counts:
+                print(f"    occurred_date={occurred}: {n:4d}{'   <- the run interval' if occurred == day.isoformat() else ''}")
+        print("Load results (inserted / updated / unchanged rows, from each load's XCom):")
+        for gmaid, result in zip(ADVERTISERS, load_results(WORK / "airflow" / "airflow.db")):
+            print(f"  {gmaid}: " + "; ".join(
+                f"{table} {c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged"
+                for table, c in result.get("rows", {}).items()
+            ))
         with sqlite3.connect(warehouse) as db:
             for table in ("lips_contact_interactions", "lips_contacts"):
                 count = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
