@@ -73,7 +73,7 @@ def main() -> int:
             for occurred, n in counts:
                 print(f"    occurred_date={occurred}: {n:4d}{'   <- the run interval' if occurred == day.isoformat() else ''}")
         print("Load results (inserted / updated / unchanged rows, from each load's XCom):")
-        for gmaid, result in zip(ADVERTISERS, load_results(WORK / "airflow" / "airflow.db")):
+        for gmaid, result in zip(ADVERTISERS, load_results(WORK / "airflow" / "airflow.db"), strict=False):
             print(f"  {gmaid}: " + "; ".join(
                 f"{table} {c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged"
                 for table, c in result.get("rows", {}).items()
