@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,26 +34,46 @@ class Site:
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    if not _postgres_up():
-        reason = "the deployment tests need PostgreSQL at 127.0.0.1:5432 for Airflow's metadata database"
-        if os.environ.get("LIPS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason} (LIPS_REQUIRE_POSTGRES=1)")
-        pytest.skip(reason)
+    require_postgres()
     root = tmp_path_factory.mktemp("deployment")
     interactions = generate_interactions(seed=12, count=2400, start=DATA_START, end=DATA_END, advertisers=ADVERTISERS)
     with LipsSandbox(interactions, token=TOKEN, api_key=API_KEY) as sandbox, AirflowDeployment(
         # The UI's Test button is off by default since Airflow 2.7.
         root, artifacts=ARTIFACTS / "deployment", env={"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     ) as airflow:
-        warehouse_url = airflow.databases.create("lips_warehouse")
-        client = airflow.client
-        client.create_connection("lips_default", "lips", host=sandbox.url, password=TOKEN, extra={"api_key": API_KEY})
-        client.create_connection(
-            "lips_warehouse", "postgres", host="127.0.0.1", port=5432, login="postgres", schema=warehouse_url.rsplit("/", 1)[1]
-        )
-        client.set_variable("lips_advertisers", ADVERTISERS)
-        client.set_variable("lips_base_uri", f"file://{root / 'lake'}")
-        yield Site(airflow, sandbox, root / "lake", warehouse_url)
+        yield wire(airflow, sandbox, root, ADVERTISERS)
+
+
+def wire(
+    airflow: AirflowDeployment,
+    sandbox: LipsSandbox,
+    root: Path,
+    advertisers: list[str],
+    *,
+    token: str = TOKEN,
+    lips_extra: dict[str, Any] | None = None,
+) -> Site:
+    """Connections (through the REST API) and Variables that point the deployment at the sandbox and a fresh warehouse."""
+    warehouse_url = airflow.databases.create("lips_warehouse")
+    client = airflow.client
+    client.create_connection(
+        "lips_default", "lips", host=sandbox.url, password=token, extra={"api_key": API_KEY, **(lips_extra or {})}
+    )
+    client.create_connection(
+        "lips_warehouse", "postgres", host="127.0.0.1", port=5432, login="postgres", schema=warehouse_url.rsplit("/", 1)[1]
+    )
+    client.set_variable("lips_advertisers", advertisers)
+    client.set_variable("lips_base_uri", f"file://{root / 'lake'}")
+    return Site(airflow, sandbox, root / "lake", warehouse_url)
+
+
+def require_postgres() -> None:
+    """Skip (or, with LIPS_REQUIRE_POSTGRES=1 as in CI, fail) without the PostgreSQL server."""
+    if not _postgres_up():
+        reason = "the deployment tests need PostgreSQL at 127.0.0.1:5432 for Airflow's metadata database"
+        if os.environ.get("LIPS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (LIPS_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
 
 
 def _postgres_up() -> bool:
