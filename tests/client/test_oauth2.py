@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
+from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
 from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError, LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
-from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox
-from tests.support import OAUTH, expected_ids, free_port, lips_oauth_connection, oauth_sandbox_settings
+from tests.support import OAUTH, WEEK, expected_ids, free_port, lips_oauth_connection, oauth_sandbox_settings, pull, run
 
-WEEK = (datetime(2026, 11, 10, tzinfo=timezone.utc), datetime(2026, 11, 17, tzinfo=timezone.utc))
 SECRETS = (OAUTH["client_secret"], OAUTH["password"])
 
 
@@ -29,8 +27,8 @@ def oauth_conn(sandbox: LipsSandbox, monkeypatch: pytest.MonkeyPatch) -> LipsSan
 
 
 def pull_week(**kwargs: Any) -> list[dict[str, Any]]:
-    operator = LipsContactInteractionsOperator(task_id="pull", global_master_advertiser_id="USA_1", **kwargs)
-    return operator.execute({"data_interval_start": WEEK[0], "data_interval_end": WEEK[1]})
+    """USA_1's interactions of :data:`WEEK` through the operator, to XCom."""
+    return run(pull(**kwargs), *WEEK)
 
 
 def grants(sandbox: LipsSandbox) -> list[tuple[str | None, int]]:
@@ -58,8 +56,6 @@ def test_tokens_expiring_mid_pull_are_renewed_once_for_all_threads(oauth_conn: L
     """Every access token is revoked after page 1; twelve threads then meet 401s, and one refresh cures them all."""
     oauth_conn.configure(max_per_page=5, latency_ms=20)
     hook = LipsHook(concurrency=12)
-    from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
-
     params = [("global_master_advertiser_id", "USA_1"), ("start_date", "2026-11-10"), ("end_date", "2026-11-16")]
     seen: list[int] = []
     try:

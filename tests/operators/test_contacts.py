@@ -12,6 +12,7 @@ import pytest
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.operators.contacts import LipsContactsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox
+from tests.support import run
 
 # The generator creates contacts in the 90 days before the interactions' first day (2026-11-01).
 WINDOW = (datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc))
@@ -25,10 +26,6 @@ def stamp(moment: datetime) -> str:
 def truth(sandbox: LipsSandbox, start: datetime, end: datetime, gmaid: str = "USA_1") -> list[dict[str, Any]]:
     """The sandbox's contacts with start <= created_at < end (its bounds are inclusive: end less 1 ms)."""
     return sandbox.contacts_truth(global_master_advertiser_id=gmaid, start_date=stamp(start), end_date=stamp(end - MS))
-
-
-def run(operator: LipsContactsOperator, start: datetime = WINDOW[0], end: datetime = WINDOW[1]) -> Any:
-    return operator.execute({"data_interval_start": start, "data_interval_end": end})
 
 
 def contacts_pull(**kwargs: Any) -> LipsContactsOperator:
@@ -45,7 +42,7 @@ def test_xcom_holds_each_contact_of_the_window_once_and_exactly_the_window(lips_
         lips_conn.insert({**template, "id": 99_100_000 + offset, "contact_id": contact_id, "contact": contact})
     lips_conn.configure(max_per_page=4)
 
-    records = run(contacts_pull(concurrency=4))
+    records = run(contacts_pull(concurrency=4), *WINDOW)
 
     ids = [record["id"] for record in records]
     assert len(ids) == len(set(ids)) > 20
@@ -58,7 +55,7 @@ def test_xcom_holds_each_contact_of_the_window_once_and_exactly_the_window(lips_
 
 def test_json_lines_and_manifest_like_the_interactions(lips_conn: LipsSandbox, tmp_path: Path) -> None:
     target = tmp_path / "gmaid=USA_2" / "contacts.jsonl"
-    manifest = run(contacts_pull(global_master_advertiser_id="USA_2", destination=f"file://{target}"))
+    manifest = run(contacts_pull(global_master_advertiser_id="USA_2", destination=f"file://{target}"), *WINDOW)
     expected = truth(lips_conn, *WINDOW, gmaid="USA_2")
     assert [json.loads(line) for line in target.read_text().splitlines()] == expected
     assert manifest["uri"] == f"file://{target}" and manifest["records"] == len(expected) > 10
@@ -86,5 +83,5 @@ def test_consecutive_windows_neither_overlap_nor_gap(lips_conn: LipsSandbox) -> 
 )
 def test_bad_arguments_fail_before_any_request(lips_conn: LipsSandbox, arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(LipsValidationError, match=message):
-        run(contacts_pull(**arguments))
+        run(contacts_pull(**arguments), *WINDOW)
     assert lips_conn.requests == []
