@@ -58,6 +58,14 @@ class LipsClientSettings:
     max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT
 
     @property
+    def credentials(self) -> str:
+        """Who the vendor counts requests against: the token, or the OAuth2 client and user (not their
+        short-lived access tokens). The shared rate budget is keyed by a hash of this."""
+        if self.auth_type == "oauth2":
+            return f"oauth2\n{self.extra.get('client_id')}\n{self.login}"
+        return self.token
+
+    @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts, base_wait=self.retry_base_wait, max_wait=self.retry_max_wait)
 

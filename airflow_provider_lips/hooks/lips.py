@@ -74,7 +74,7 @@ class LipsHook(BaseHook):
         return open_rate_budget(
             lips_conn_id=self.lips_conn_id,
             base_url=settings.base_url,
-            token=settings.token,
+            token=settings.credentials,
             requests_per_second=settings.requests_per_second,
             redis_conn_id=settings.rate_limit_redis_conn_id,
         )

@@ -228,3 +228,17 @@ def test_renewal_is_thread_safe(oauth_conn: LipsSandbox) -> None:
         hook.close()
     assert len(tokens) == 8 and len(set(tokens)) == 1 and first not in tokens
     assert grants(oauth_conn) == [("password", 200), ("refresh_token", 200)]
+
+
+def test_the_rate_budget_belongs_to_the_oauth2_client_and_user_not_the_token(oauth_conn: LipsSandbox) -> None:
+    from airflow.sdk import Connection
+    from airflow_provider_lips.client.settings import parse_settings
+
+    def credentials(**fields: object) -> str:
+        conn = Connection.from_json(lips_oauth_connection(oauth_conn.url, **fields), conn_id="c")
+        return parse_settings(conn, "c").credentials
+
+    same = credentials()
+    assert credentials(password="another-password") == same  # the user changed their password
+    assert credentials(login="someone@example.com") != same and credentials(client_id="other-client") != same
+    assert OAUTH["password"] not in same and OAUTH["client_secret"] not in same
