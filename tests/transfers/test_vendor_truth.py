@@ -243,3 +243,12 @@ def test_days_of_archiving_unarchiving_and_deleting_keep_the_warehouse_equal_to_
     result = load(manifest, on_removed="delete")
     assert result["removed"] == len(sets["removed"])
     assert warehouse_sets(warehouse)["removed"] == set()
+
+
+def test_include_archived_and_on_removed_are_checked_before_any_request() -> None:
+    from airflow_provider_lips.exceptions import LipsValidationError
+
+    with pytest.raises(LipsValidationError, match="include_archived must be True or False, got 'yes'"):
+        pull(include_archived="yes")
+    with pytest.raises(LipsValidationError, match="on_removed must be 'mark' .* or 'delete'"):
+        LipsContactInteractionsToSqlOperator(task_id="load", source="file:///x.jsonl", on_removed="purge")
