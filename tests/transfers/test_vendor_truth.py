@@ -250,5 +250,5 @@ def test_include_archived_and_on_removed_are_checked_before_any_request() -> Non
 
     with pytest.raises(LipsValidationError, match="include_archived must be True or False, got 'yes'"):
         pull(include_archived="yes")
-    with pytest.raises(LipsValidationError, match="on_removed must be 'mark' .* or 'delete'"):
+    with pytest.raises(LipsValidationError, match=r"on_removed must be 'mark' \(set removed_at\) or 'delete'"):
         LipsContactInteractionsToSqlOperator(task_id="load", source="file:///x.jsonl", on_removed="purge")
