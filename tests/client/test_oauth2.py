@@ -211,7 +211,9 @@ def test_renewal_is_thread_safe(oauth_conn: LipsSandbox) -> None:
     try:
         auth = hook.requester.auth
         first = auth.access_token()
-        time.sleep(1.0)  # renewal is due a tenth of the lifetime before expiry
+        # The renewed token lives a minute, so a thread scheduled late on a loaded machine still finds it fresh.
+        oauth_conn.configure(oauth_access_token_seconds=60)
+        time.sleep(1.0)  # the first token's renewal is due a tenth of its lifetime before expiry
         tokens: list[str] = []
         barrier = threading.Barrier(8)
 
