@@ -7,6 +7,12 @@ Classes and helpers tests import live in tests/support.py.
 
 from __future__ import annotations
 
+if __name__ != "conftest":  # pytest imports this file as "conftest"; any other import would run it twice
+    raise ImportError(
+        f"Do not import {__name__}: it would make a second Airflow home for the rest of the run. "
+        "Import test helpers (RedisServer, PostgresSchema, ...) from tests.support instead."
+    )
+
 import atexit
 import os
 import shutil

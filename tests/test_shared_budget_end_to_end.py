@@ -24,8 +24,7 @@ import pytest
 from airflow_provider_lips.exceptions import LipsRateBudgetError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
-from tests.conftest import RedisServer
-from tests.support import API_KEY, REPO, TOKEN, busiest_second, expected_ids, lips_connection, run_together
+from tests.support import API_KEY, REPO, TOKEN, RedisServer, busiest_second, expected_ids, lips_connection, run_together
 
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 END = datetime(2026, 11, 29, tzinfo=timezone.utc)
