@@ -101,19 +101,37 @@ def sandbox(bench: Bench, *, interactions: int, latency_ms: float = 0, rate_limi
 
 def run_worker(spec: dict[str, Any], env: dict[str, str], workdir: Path, timeout: float = 900) -> dict[str, Any]:
     """Run ``WORKERS[spec["kind"]](spec)`` in a fresh process and return its result."""
+    return finish_worker(start_worker(spec, env, workdir), timeout)
+
+
+def start_worker(spec: dict[str, Any], env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    """Start ``WORKERS[spec["kind"]](spec)`` in a fresh process; :func:`finish_worker` reads its result.
+
+    Sections that run workers side by side start them all, then finish them all.
+    """
     stderr_path = workdir / f"worker-{spec['kind']}-{time.monotonic_ns()}.stderr"
     with open(stderr_path, "wb") as stderr:
-        completed = subprocess.run(
-            [sys.executable, str(RUNNER), "--worker", json.dumps(spec)],
-            stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=REPO, timeout=timeout, check=False,
-        )  # fmt: skip
-    out = completed.stdout.decode(errors="replace")
+        process = subprocess.Popen(
+            [sys.executable, str(RUNNER), "--worker", json.dumps(spec)], stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=REPO
+        )
+    process.stderr_path = stderr_path  # type: ignore[attr-defined]
+    return process
+
+
+def finish_worker(process: subprocess.Popen[bytes], timeout: float = 900) -> dict[str, Any]:
+    """Wait for a worker from :func:`start_worker` and return its result (killing it on timeout)."""
+    try:
+        out_bytes, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out_bytes, _ = process.communicate()
+    out = out_bytes.decode(errors="replace")
     for line in reversed(out.splitlines()):
         if line.startswith(RESULT_PREFIX):
             result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
             return result
-    tail = stderr_path.read_text(errors="replace")[-3000:]
-    raise RuntimeError(f"worker {spec['kind']} failed (exit {completed.returncode}):\n{out[-1000:]}\n{tail}")
+    tail = process.stderr_path.read_text(errors="replace")[-3000:]  # type: ignore[attr-defined]
+    raise RuntimeError(f"worker {process.args} failed (exit {process.returncode}):\n{out[-1000:]}\n{tail}")
 
 
 def worker_main(raw: str) -> int:
@@ -139,9 +157,13 @@ def base_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def operator_env(env: dict[str, str], url: str, requests_per_second: float) -> dict[str, str]:
-    """``env`` with the ``lips_bench`` connection the operator worker uses."""
-    connection = {"conn_type": "lips", "host": url, "password": TOKEN, "extra": {"requests_per_second": requests_per_second}}
+def operator_env(
+    env: dict[str, str], url: str, requests_per_second: float, *, token: str = TOKEN, **extra: Any
+) -> dict[str, str]:
+    """``env`` with the ``lips_bench`` connection the operator worker uses (``extra``: more connection extras)."""
+    connection = {
+        "conn_type": "lips", "host": url, "password": token, "extra": {"requests_per_second": requests_per_second, **extra}
+    }  # fmt: skip
     return {**env, "AIRFLOW_CONN_LIPS_BENCH": json.dumps(connection)}
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from harness import Section
 
-from sections import cpu, imports, memory, pii, throughput
+from sections import cpu, imports, memory, multiworker, pii, throughput
 
 SECTIONS: list[Section] = [
     throughput.SECTION,
@@ -16,4 +16,5 @@ SECTIONS: list[Section] = [
     imports.SECTION,
     cpu.SECTION,
     pii.SECTION,
+    multiworker.SECTION,
 ]
