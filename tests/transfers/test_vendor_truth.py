@@ -128,6 +128,22 @@ def test_every_documented_shape_pulls_complete_and_loads(
         assert occurred == moment
 
 
+@pytest.mark.parametrize("count_fpd", [True, False], ids=["totals-count-fpd", "totals-leave-fpd-out"])
+def test_fpd_events_pass_whether_or_not_totals_counts_them(
+    vendor: LipsSandbox, data: list[dict[str, Any]], tmp_path: Path, count_fpd: bool
+) -> None:
+    vendor.configure(totals_count_fpd=count_fpd)
+    first = next(r for r in data if r["global_master_advertiser_id"] == "USA_1")
+    for offset in range(3):
+        vendor.insert({**first, "id": 9_000_000 + offset, "event_type": "fpd", "fpd": {"email": "x@example.com"}})
+    manifest = pull_to_file(tmp_path / "interactions.jsonl", include_archived=False)
+    live = vendor.truth(global_master_advertiser_id="USA_1")
+    (check,) = manifest["completeness"]
+    assert check["completeness"] == "checked" and check["distinct_seen"] == len(live)
+    assert check["server_totals"] == len(live) - (0 if count_fpd else 3)
+    assert {r["id"] for r in file_records(manifest)} >= {9_000_000, 9_000_001, 9_000_002}
+
+
 NOT_CHECKABLE = "not checkable: "
 FILTERED: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
     # name: (sandbox settings, operator filters, what the manifest says for each query)

@@ -49,6 +49,7 @@ _SETTING_FLAGS = (
     ("--token-latency-ms", "token_latency_ms", "delay per token request"),
     ("--totals-shape", "totals_shape", "nested (default, as documented) | flat (older deployments)"),
     ("--totals-ignore-archived", "totals_ignore_archived", "true: totals counts live interactions even with archived=true"),
+    ("--totals-count-fpd", "totals_count_fpd", "false: totals' events leaves FPD events out"),
     ("--event-type-style", "event_type_style", "plain (call, default) | class (CallEvent)"),
     ("--occurred-field", "occurred_field", "occurred_at (default) | occured_at"),
     ("--contacts-without-id", "contacts_without_id", "fraction of interactions whose contact has no id and no contact_id"),

@@ -342,7 +342,7 @@ class LipsSandbox:
         if path == TOTALS_PATH:
             if settings.totals_ignore_archived:  # a server whose totals count live interactions only
                 rows = self._select(dataclasses.replace(parsed.filters, archived=False), settings)
-            return _json_reply(200, InteractionStore.totals(rows, settings.totals_shape))
+            return _json_reply(200, InteractionStore.totals(rows, settings.totals_shape, count_fpd=settings.totals_count_fpd))
         reply = _page(rows, parsed, settings, "contact_interactions")
         self._after_listing(parsed.filters)
         return reply

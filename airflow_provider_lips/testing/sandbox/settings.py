@@ -69,6 +69,7 @@ class SandboxSettings:
     token_latency_ms: float = 0.0  # delay per token request
     totals_shape: str = "nested"  # "nested" ({"totals": {...}, "unread", "channel"}, documented) or "flat" (older)
     totals_ignore_archived: bool = False  # totals counts live interactions even with archived=true (undocumented)
+    totals_count_fpd: bool = True  # whether totals' "events" counts FPD events (undocumented)
     event_type_style: str = "plain"  # "plain" (call) or "class" (CallEvent, as in the vendor's show example)
     occurred_field: str = "occurred_at"  # or "occured_at" (the vendor's field tables and CRM payloads)
     contacts_without_id: float = 0.0  # fraction of interactions served with a contact without id, no contact_id
@@ -250,6 +251,7 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "token_latency_ms": _number(0.0, 600_000.0),
     "totals_shape": _one_of(TOTALS_SHAPES),
     "totals_ignore_archived": _flag,
+    "totals_count_fpd": _flag,
     "event_type_style": _one_of(EVENT_TYPE_STYLES),
     "occurred_field": _one_of(OCCURRED_FIELDS),
     "contacts_without_id": _number(0.0, 1.0),

@@ -122,12 +122,13 @@ def _counts(event_types: Counter[str], total: int) -> dict[str, int]:
     return {"events": total, **{f"{name}_events": event_types[name] for name in TOTALS_TYPES}}
 
 
-def totals_body(records: Iterable[dict[str, Any]], shape: str) -> dict[str, Any]:
+def totals_body(records: Iterable[dict[str, Any]], shape: str, *, count_fpd: bool = True) -> dict[str, Any]:
     """The ``/contact_interactions/totals`` body for a selection of canonical records.
 
     ``nested`` is the vendor's documented shape (``totals``, ``unread``, ``channel``);
     ``flat`` is the older one: ``events`` and ``<type>_events`` for every type present,
-    at the top level.
+    at the top level. Whether ``events`` counts FPD events is not documented:
+    ``count_fpd=False`` leaves them out.
     """
     everything: Counter[str] = Counter()
     unread: Counter[str] = Counter()
@@ -135,6 +136,8 @@ def totals_body(records: Iterable[dict[str, Any]], shape: str) -> dict[str, Any]
     total = unread_total = 0
     for record in records:
         event_type = str(record.get("event_type") or "")
+        if event_type == "fpd" and not count_fpd:
+            continue
         everything[event_type] += 1
         total += 1
         if not record.get("read"):

@@ -148,9 +148,9 @@ class InteractionStore:
         ]
 
     @staticmethod
-    def totals(rows: list[Row], shape: str = "nested") -> dict[str, Any]:
+    def totals(rows: list[Row], shape: str = "nested", *, count_fpd: bool = True) -> dict[str, Any]:
         """The ``/contact_interactions/totals`` body for a selection, nested (documented) or flat (older)."""
-        return totals_body((row.record for row in rows), shape)
+        return totals_body((row.record for row in rows), shape, count_fpd=count_fpd)
 
     def insert(self, record: dict[str, Any]) -> None:
         """Add a record (a copy); its id must be new."""
