@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 FOLDER_ENV = "LIPS_RATE_BUDGET_DIR"
 REDIS_CONN_EXTRA = "rate_limit_redis_conn_id"
 REDIS_KEY_PREFIX = "airflow-provider-lips:rate-budget"
+REDIS_IDLE_TTL_MS = 600_000  # an unused budget's keys go after 10 minutes
 REDIS_TIMEOUT = 5.0  # seconds: a Redis that stops answering fails the pull instead of hanging it
 _TIDY_EVERY = 64  # draws between trims of the bucket's expired entries
 
@@ -185,7 +186,6 @@ class RedisStore(BudgetStore):
         self.client = client
         self.key = f"{REDIS_KEY_PREFIX}:{key}"
         self.pause_key = f"{self.key}:pause"
-        self.idle_ttl_ms = 10 * max(rate.interval for rate in rates)
         with self.guard("connecting (before any request to LIPS)"):
             client.ping()
             self.bucket = RedisBucket.init(rates, client, self.key)
@@ -204,7 +204,8 @@ class RedisStore(BudgetStore):
 
     def tidy(self) -> None:
         super().tidy()
-        self.client.pexpire(self.key, self.idle_ttl_ms)  # an idle budget leaves nothing behind
+        # Far longer than any gap between one process's tidies, so a busy budget never expires.
+        self.client.pexpire(self.key, REDIS_IDLE_TTL_MS)  # an idle budget leaves nothing behind
 
     def close(self) -> None:
         self.client.close()
