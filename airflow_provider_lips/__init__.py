@@ -134,14 +134,15 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "ui-field-behaviour": {
-                    # The port stays visible: the Test button posts every field, and a hidden port
-                    # goes out as 0, which the API refuses as "differs from the stored connection".
+                    # The port stays visible, to be filled in: the UI's Test button posts the stored
+                    # port as a number, 0 when empty, which Airflow up to 3.3.2 refuses as "differs
+                    # from the stored connection" (apache/airflow#73298).
                     # The login is the OAuth2 user's name.
                     "hidden-fields": ["schema"],
                     "relabeling": {"host": "Base URL", "login": "OAuth2 username", "password": "API token or OAuth2 password"},
                     "placeholders": {
                         "host": "https://data-connect-lips.ganettdigital.com",
-                        "port": "empty: the Base URL's (443 for https)",
+                        "port": "443 for https (the Test button needs it); else the Base URL's",
                         "login": "oauth2 only: the user's name",
                         "password": "token: sent as 'Authorization: token <token>'; oauth2: the user's password",
                     },

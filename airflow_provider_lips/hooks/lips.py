@@ -44,6 +44,15 @@ class LipsHook(BaseHook):
     conn_type = "lips"
     hook_name = "LIPS"
 
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The form's relabeling, placeholders and hidden fields for Airflow < 3.2, which reads them here
+        (later releases read the same from the provider info)."""
+        from airflow_provider_lips import get_provider_info
+
+        behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+        return {key.replace("-", "_"): value for key, value in behaviour.items()}
+
     def __init__(
         self,
         lips_conn_id: str = default_conn_name,
