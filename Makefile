@@ -28,9 +28,11 @@ pytest: install
 
 test: lint pytest
 
-# The suite on the oldest Airflow; lint and types are checked once, by `make test`.
+# The suite on the oldest Airflow; lint and types are checked once, by `make test`. The
+# real-deployment tests (marker `deployment`) run once too, on the newest Airflow: their three
+# minutes would be spent twice, and Airflow 3.1's UI does not render the provider's form fields.
 test-oldest:
-	$(MAKE) pytest VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
+	$(MAKE) pytest VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST) PYTEST_ARGS='-m "not deployment" $(PYTEST_ARGS)'
 
 demo: install
 	$(PY) scripts/demo.py
