@@ -56,12 +56,12 @@ def resolve_destination(value: str | ObjectStoragePath) -> ObjectStoragePath:
     if parts.path.endswith("/"):
         raise LipsValidationError(f"destination {raw!r} names a folder; add a file name such as 'interactions.jsonl'.")
     if scheme not in _LOCAL_SCHEMES:
-        _check_object_storage(raw, scheme, parts.username)
+        _check_filesystem(raw, scheme)
     return value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(raw)
 
 
-def _check_object_storage(raw: str, scheme: str, conn_id: str | None) -> None:
-    """Fail now, not deep inside the write: the scheme's filesystem must be installed, its connection exist."""
+def _check_filesystem(raw: str, scheme: str) -> None:
+    """Fail now, not deep inside the write, when the scheme's filesystem is not installed."""
     from airflow.sdk.io.fs import has_fs
 
     package = str(known_implementations.get(scheme, {}).get("class", "")).partition(".")[0]
@@ -78,7 +78,18 @@ def _check_object_storage(raw: str, scheme: str, conn_id: str | None) -> None:
             installed = False
     if not installed:
         raise LipsValidationError(f"destination {raw!r}: no {scheme}:// filesystem is installed; {fix}.")
-    if conn_id:
+
+
+def check_storage_connection(value: str | ObjectStoragePath) -> None:
+    """The Airflow connection a storage URI names (``s3://<conn_id>@bucket/...``) must exist.
+
+    Without this check the filesystem would fall back to ambient credentials, and a typo in
+    the connection id would surface only at the write, after the whole pull.
+    """
+    raw = str(value)
+    conn_id = getattr(value, "conn_id", None) or urlsplit(raw).username
+    scheme = urlsplit(raw).scheme.lower()
+    if conn_id and scheme not in _LOCAL_SCHEMES:
         from airflow.sdk import BaseHook
 
         try:

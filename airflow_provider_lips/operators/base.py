@@ -175,9 +175,10 @@ class LipsListOperator(BaseOperator):
         window = requested.widened(lookback)
         if self.destination not in (None, ""):
             from airflow_provider_lips.partitions import daily_destination
-            from airflow_provider_lips.storage import resolve_destination
+            from airflow_provider_lips.storage import check_storage_connection, resolve_destination
 
             destination = daily_destination(self.destination) or resolve_destination(self.destination)
+            check_storage_connection(self.destination)
             if isinstance(destination, DailyDestination):
                 window = window.whole_days()  # each day's file must hold the whole day
         policy = parse_policy(self.pii, self.endpoint)
