@@ -13,9 +13,10 @@ from airflow_provider_lips.storage import resolve_destination
 
 @pytest.mark.parametrize(
     "uri",
-    ["file:///data/lips/interactions.jsonl", "/data/lips/interactions.jsonl", "s3://aws_default@my-bucket/lips/2026-11-20.jsonl"],
+    ["file:///data/lips/interactions.jsonl", "/data/lips/interactions.jsonl", "s3://lips_aws@my-bucket/lips/2026-11-20.jsonl"],
 )
-def test_a_file_in_a_known_storage_is_accepted_as_is(uri: str, tmp_path: Path) -> None:
+def test_a_file_in_a_known_storage_is_accepted_as_is(uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_LIPS_AWS", '{"conn_type": "aws"}')
     resolved = resolve_destination(uri)
     assert isinstance(resolved, ObjectStoragePath)
     assert str(resolved).endswith(uri.rpartition("/")[2])
@@ -42,6 +43,7 @@ def test_an_object_storage_path_is_returned_unchanged(tmp_path: Path) -> None:
         ("s3://my-bucket/", "names no object inside the bucket"),
         ("file:///data/../etc/x.jsonl", "contains a '..' segment"),
         ("file:///data/lips/", "names a folder; add a file name"),
+        ("s3://no_such_conn@my-bucket/x.jsonl", "names the storage connection 'no_such_conn', which does not exist"),
     ],
 )
 def test_bad_destinations_say_what_is_wrong(value: object, message: str) -> None:
