@@ -45,9 +45,10 @@ def add_lips_connection(ui: browser.Browser, conn_id: str, port: int, token: str
     ui.element("[role=dialog] input[name=host]", "the Base URL field").send_keys("http://127.0.0.1")
     ui.element("[role=dialog] input[name=port]", "the port field").send_keys(str(port))
     ui.element("[role=dialog] input[name=password]", "the API token field").send_keys(token)
+    ui.shot(f"{conn_id}-standard-fields")
     ui.click(ui.button("Extra Fields", within="[role=dialog]"))
     ui.element("[role=dialog] input[name=element_api_key]", "the API key field").send_keys(API_KEY)
-    ui.shot(f"{conn_id}-form")
+    ui.shot(f"{conn_id}-extra-fields")
     ui.click(ui.button("Save", within="[role=dialog]"))
     ui.wait(lambda d: conn_id in ui.text() and "Add Connection" in ui.text() and not d.find_elements("css selector", "[role=dialog]"),
             f"{conn_id} in the connection list")
