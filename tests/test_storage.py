@@ -8,7 +8,7 @@ import pytest
 
 from airflow.sdk import ObjectStoragePath
 from airflow_provider_lips.exceptions import LipsValidationError
-from airflow_provider_lips.storage import resolve_destination
+from airflow_provider_lips.storage import check_storage_connection, resolve_destination
 
 
 @pytest.mark.parametrize(
@@ -43,10 +43,17 @@ def test_an_object_storage_path_is_returned_unchanged(tmp_path: Path) -> None:
         ("s3://my-bucket/", "names no object inside the bucket"),
         ("file:///data/../etc/x.jsonl", "contains a '..' segment"),
         ("file:///data/lips/", "names a folder; add a file name"),
-        ("s3://no_such_conn@my-bucket/x.jsonl", "names the storage connection 'no_such_conn', which does not exist"),
     ],
 )
 def test_bad_destinations_say_what_is_wrong(value: object, message: str) -> None:
     with pytest.raises(LipsValidationError) as raised:
         resolve_destination(value)  # type: ignore[arg-type]
     assert message in str(raised.value)
+
+
+def test_a_storage_connection_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_LIPS_AWS", '{"conn_type": "aws"}')
+    check_storage_connection("s3://lips_aws@my-bucket/x.jsonl")
+    check_storage_connection("file:///data/x.jsonl")  # local files name no connection
+    with pytest.raises(LipsValidationError, match="names the storage connection 'no_such_conn', which does not exist"):
+        check_storage_connection("s3://no_such_conn@my-bucket/x.jsonl")
