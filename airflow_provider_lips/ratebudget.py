@@ -1,13 +1,13 @@
 """One rate budget for every request on a set of LIPS credentials, across processes and machines.
 
 LIPS allows 20 requests/s per credentials, not per task: every task, worker and machine using
-one token shares them. :class:`SharedRateBudget` puts a pyrate-limiter sliding-window log in
-front of every request, stored where every process on those credentials sees it:
+one token shares them. :class:`SharedRateBudget` puts a pyrate-limiter bucket in front of every
+request, stored where every process on those credentials sees it:
 
-- ``machine`` (the default, no set-up): a file-locked SQLite bucket in a per-user folder,
+- ``machine`` (the default, no set-up): a file-locked SQLite sliding-window log in a per-user folder,
   shared by every process of that user on the machine (LocalExecutor, several task processes,
   ``airflow dags test`` runs side by side);
-- ``redis``: a Redis bucket named by the LIPS connection's extra ``rate_limit_redis_conn_id``
+- ``redis``: GCRA state in a Redis named by the LIPS connection's extra ``rate_limit_redis_conn_id``
   (an Airflow Redis connection), shared by every worker on every machine.
 
 A 429 seen by anyone writes a pause into the same store and everyone waits it out. The
@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyrate_limiter import AbstractBucket, Rate, RateItem, RedisBucket, SQLiteBucket
+from pyrate_limiter import GCRA, AbstractBucket, Rate, RateItem, RedisStateStore, SQLiteBucket, StateBucket
 
 from airflow_provider_lips.exceptions import LipsRateBudgetError, LipsValidationError
 from airflow_provider_lips.ratelimit import DEFAULT_HEADROOM, RateLimiter
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 FOLDER_ENV = "LIPS_RATE_BUDGET_DIR"
 REDIS_CONN_EXTRA = "rate_limit_redis_conn_id"
 REDIS_KEY_PREFIX = "airflow-provider-lips:rate-budget"
-REDIS_IDLE_TTL_MS = 600_000  # an unused budget's keys go after 10 minutes
+REDIS_IDLE_TTL_MS = 600_000  # an unused budget's state goes after 10 minutes
 REDIS_TIMEOUT = 5.0  # seconds: a Redis that stops answering fails the pull instead of hanging it
 _TIDY_EVERY = 64  # draws between trims of the bucket's expired entries
 
@@ -179,16 +179,26 @@ class MachineStore(BudgetStore):
 
 
 class RedisStore(BudgetStore):
-    """A Redis sorted set (pyrate-limiter's Lua check-and-insert) and a pause key with a TTL."""
+    """pyrate-limiter's GCRA in Redis (one theoretical arrival time, updated by its Lua script) and a pause key.
+
+    GCRA rather than the sliding log: a slot drawn with a clock reading a process took a moment
+    before its script ran can only be stricter, never let a request through early, however
+    many processes race; with ``burst=1`` the slots are evenly spaced across all of them.
+    """
 
     def __init__(self, client: Redis, key: str, rates: list[Rate], where: str, fix: str) -> None:
         super().__init__(where, fix)
         self.client = client
         self.key = f"{REDIS_KEY_PREFIX}:{key}"
         self.pause_key = f"{self.key}:pause"
+        sustained = max(rates, key=lambda rate: rate.interval)
         with self.guard("connecting (before any request to LIPS)"):
             client.ping()
-            self.bucket = RedisBucket.init(rates, client, self.key)
+            self.bucket = StateBucket(
+                [Rate(sustained.limit, sustained.interval, burst=1)],
+                algorithm=GCRA(),
+                store=RedisStateStore(client, self.key, ttl_ms=REDIS_IDLE_TTL_MS),  # an idle budget leaves nothing
+            )
 
     def paused_for(self) -> float:
         ttl: Any = self.client.pttl(self.pause_key)  # redis-py types it int | Awaitable[int]
@@ -201,11 +211,6 @@ class RedisStore(BudgetStore):
         ttl: Any = self.client.pttl(self.pause_key)
         if int(ttl) < wanted:
             self.client.set(self.pause_key, "429", px=wanted)
-
-    def tidy(self) -> None:
-        super().tidy()
-        # Far longer than any gap between one process's tidies, so a busy budget never expires.
-        self.client.pexpire(self.key, REDIS_IDLE_TTL_MS)  # an idle budget leaves nothing behind
 
     def close(self) -> None:
         self.client.close()
