@@ -61,13 +61,17 @@ def press_test(ui: browser.Browser, conn_id: str) -> str:
     def toasts(driver: Any) -> list[str]:
         return [t.text for t in driver.find_elements(By.CSS_SELECTOR, "[data-scope=toast][data-part=root]") if "Test Connection" in t.text]
 
+    def answered(driver: Any) -> list[str]:
+        # The title renders a moment before the description with the hook's message: wait for both.
+        return [text for text in toasts(driver) if len([line for line in text.splitlines() if line.strip()]) >= 2]
+
     for close in ui.driver.find_elements(By.CSS_SELECTOR, "[data-scope=toast] [data-part=close-trigger]"):
         ui.click(close)
     ui.wait(lambda d: not toasts(d) or None, "earlier toasts to close")
     row = ui.wait(lambda d: next(r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if r.text.split()[0] == conn_id),
                   f"the {conn_id} row")
     ui.click(next(b for b in row.find_elements(By.TAG_NAME, "button") if b.get_attribute("aria-label") == "Test Connection"))
-    (toast,) = ui.wait(lambda d: toasts(d) or None, f"the Test result of {conn_id}")
+    (toast,) = ui.wait(lambda d: answered(d) or None, f"the Test result of {conn_id} with its message")
     ui.shot(f"{conn_id}-test")
     return toast
 
