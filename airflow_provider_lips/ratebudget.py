@@ -1,24 +1,29 @@
 """One rate budget for every request on a set of LIPS credentials, across processes and machines.
 
 LIPS allows 20 requests/s per credentials, not per task: every task, worker and machine using
-one token shares them. :class:`SharedRateBudget` puts a pyrate-limiter bucket in front of every
-request, stored where every process on those credentials sees it:
+one token shares them. :class:`SharedRateBudget` keeps one schedule of request slots for those
+credentials: pyrate-limiter's GCRA (one theoretical arrival time, burst 1, so slots are evenly
+spaced), stored where every process on the credentials sees it:
 
-- ``machine`` (the default, no set-up): a file-locked SQLite sliding-window log in a per-user folder,
-  shared by every process of that user on the machine (LocalExecutor, several task processes,
-  ``airflow dags test`` runs side by side);
-- ``redis``: GCRA state in a Redis named by the LIPS connection's extra ``rate_limit_redis_conn_id``
-  (an Airflow Redis connection), shared by every worker on every machine.
+- ``machine`` (the default, no set-up): one SQLite row in a per-user folder, updated under an
+  exclusive ``flock``, shared by every process of that user on the machine (LocalExecutor,
+  several task processes, ``airflow dags test`` runs side by side);
+- ``redis``: pyrate-limiter's GCRA script on a Redis named by the LIPS connection's extra
+  ``rate_limit_redis_conn_id`` (an Airflow Redis connection), shared by every worker on every machine.
 
-A 429 seen by anyone writes a pause into the same store and everyone waits it out. The
-in-process pacer stays inside, so the threads of one task still space their requests evenly.
-The budget is keyed by a hash of base URL and token; the token itself is never stored. When
-the store cannot be reached, requests stop with :class:`LipsRateBudgetError` rather than fall
-back to unshared pacing, which would break the vendor's limit for everyone on the token.
+A request *reserves* the next free slot (possibly a moment ahead) and sleeps until it, rather
+than polling until a slot is free: a process that wakes late then delays only its own request,
+never the schedule, so many processes together keep the whole rate. A 429 seen by anyone writes
+a pause into the same store and everyone waits it out. The in-process pacer stays inside, so
+the threads of one task still space their requests evenly. The budget is keyed by a hash of
+base URL and token; the token itself is never stored. When the store cannot be reached,
+requests stop with :class:`LipsRateBudgetError` rather than fall back to unshared pacing,
+which would break the vendor's limit for everyone on the token.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import math
 import os
@@ -31,7 +36,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyrate_limiter import GCRA, AbstractBucket, Rate, RateItem, RedisStateStore, SQLiteBucket, StateBucket
+from pyrate_limiter import GCRA, Rate, RateItem, RedisStateStore, StateBucket
+from pyrate_limiter.abstracts.algorithm import Decision, State, StateAlgorithm
+from pyrate_limiter.abstracts.store import StateStore
 
 from airflow_provider_lips.exceptions import LipsRateBudgetError, LipsValidationError
 from airflow_provider_lips.ratelimit import DEFAULT_HEADROOM, RateLimiter
@@ -44,7 +51,6 @@ REDIS_CONN_EXTRA = "rate_limit_redis_conn_id"
 REDIS_KEY_PREFIX = "airflow-provider-lips:rate-budget"
 REDIS_IDLE_TTL_MS = 600_000  # an unused budget's state goes after 10 minutes
 REDIS_TIMEOUT = 5.0  # seconds: a Redis that stops answering fails the pull instead of hanging it
-_TIDY_EVERY = 64  # draws between trims of the bucket's expired entries
 
 
 def credentials_key(base_url: str, token: str) -> str:
@@ -52,21 +58,15 @@ def credentials_key(base_url: str, token: str) -> str:
     return hashlib.sha256(f"{base_url.rstrip('/')}\n{token}".encode()).hexdigest()[:32]
 
 
-def budget_rates(requests_per_second: float, headroom: float = DEFAULT_HEADROOM) -> list[Rate]:
-    """``requests_per_second`` as sliding windows of whole requests, stretched by ``headroom``.
+def budget_rate(requests_per_second: float, headroom: float = DEFAULT_HEADROOM) -> Rate:
+    """One slot per emission interval: ``1 / requests_per_second`` stretched by ``headroom``, in whole ms.
 
-    The headroom (5 %) absorbs the jitter between the moment a slot is drawn and the moment
-    the server counts the request, so the server's view of one second stays under its limit.
-    A quarter-window of a quarter of the limit spreads the requests: six processes starting
-    at once send 5 requests per 262 ms, not 20 in a burst that the server answers unevenly.
+    The headroom (5 %) absorbs the jitter between a slot's time and the moment the server
+    counts the request; rounding up to whole milliseconds (slots are epoch milliseconds) only
+    adds to it. At 20/s: a slot every 53 ms, 18.9 requests/s, and 21 requests span 1.06 s,
+    so a request may arrive up to 60 ms late before the server's second holds 21.
     """
-    limit = max(1, math.floor(requests_per_second))
-    interval = math.ceil(1000 * limit * (1 + headroom) / requests_per_second)
-    rates = [Rate(limit, interval)]
-    if limit >= 4:
-        quarter = limit // 4
-        rates.insert(0, Rate(quarter, interval * quarter // limit))
-    return rates
+    return Rate(1, math.ceil(1000 * (1 + headroom) / requests_per_second), burst=1)
 
 
 def default_folder() -> Path:
@@ -79,14 +79,66 @@ def default_folder() -> Path:
 
 
 def _now_ms() -> int:
-    # Wall clock, as the buckets use: shared between processes (and, with NTP, machines).
+    # Wall clock, as slots are kept: shared between processes (and, with NTP, machines).
     return time.time_ns() // 1_000_000
 
 
-class BudgetStore(ABC):
-    """A pyrate-limiter bucket plus a shared pause, behind one error boundary."""
+class SQLiteStateStore(StateStore):
+    """pyrate-limiter's state store contract on one SQLite row, atomic across processes by an exclusive flock.
 
-    bucket: AbstractBucket
+    The lock is the kernel's: a waiting process is woken the moment the lock is free (no
+    polling). WAL mode lets readers of the pause row go without it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        with self.locked():
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("CREATE TABLE IF NOT EXISTS gcra (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT)")
+            self.conn.execute("CREATE TABLE IF NOT EXISTS pause (id INTEGER PRIMARY KEY CHECK (id = 0), until_ms INTEGER)")
+
+    @contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield self.conn
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _load(self, algorithm: StateAlgorithm, rates: list[Rate]) -> State:
+        row = self.conn.execute("SELECT state FROM gcra WHERE id = 0").fetchone()
+        stored = algorithm.decode(row[0].split(",")) if row else ()
+        # A budget written for another rate (the connection's rate changed) starts afresh.
+        return stored if len(stored) == len(rates) else algorithm.initial(rates)
+
+    def check(self, algorithm: StateAlgorithm, rates: list[Rate], now: int, weight: int) -> Decision:
+        with self.locked() as conn:
+            state, decision = algorithm.step(rates, self._load(algorithm, rates), now, weight)
+            if decision.allowed:
+                conn.execute(
+                    "INSERT INTO gcra (id, state) VALUES (0, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+                    (",".join(str(int(value)) for value in state),),
+                )
+            return decision
+
+    def read(self, algorithm: StateAlgorithm, rates: list[Rate]) -> State:
+        return self._load(algorithm, rates)
+
+    def reset(self) -> None:
+        with self.locked() as conn:
+            conn.execute("DELETE FROM gcra")
+
+    def close(self) -> None:
+        self.conn.close()
+        os.close(self._lock_fd)
+
+
+class BudgetStore(ABC):
+    """The shared slot schedule (a GCRA bucket) plus a shared pause, behind one error boundary."""
+
+    bucket: StateBucket
 
     def __init__(self, where: str, fix: str) -> None:
         self.where = where  # names the store in errors, without secrets
@@ -105,34 +157,30 @@ class BudgetStore(ABC):
                 f"No request was sent without a slot from it. {self.fix}"
             ) from err
 
-    def draw(self) -> float:
-        """Take one slot: 0 when granted, else the seconds until one may free up."""
-        item = RateItem("request", self.bucket.now())
+    def reserve(self, slot_ms: int) -> int:
+        """Take the slot at ``slot_ms``: 0 when it is ours, else the ms until the next one that may be free."""
+        item = RateItem("request", slot_ms)
         if self.bucket.put(item):
-            return 0.0
-        waiting: Any = self.bucket.waiting(item)  # int, or an awaitable for async buckets (not used here)
-        return max(int(waiting), 1) / 1000
-
-    def tidy(self) -> None:
-        """Drop entries older than the window, so the log stays a second long."""
-        self.bucket.leak(self.bucket.now())
+            return 0
+        waiting: Any = self.bucket.waiting(item)  # int, or an awaitable for async stores (not used here)
+        return max(int(waiting), 1)
 
     @abstractmethod
-    def paused_for(self) -> float:
-        """Seconds left of a pause someone on these credentials asked for (0 when none)."""
+    def paused_until_ms(self) -> int:
+        """When the pause someone on these credentials asked for ends (epoch ms; 0 when none)."""
 
     @abstractmethod
     def pause(self, seconds: float) -> None:
         """Hold every process on these credentials for ``seconds`` from now (longer pauses win)."""
 
-    @abstractmethod
-    def close(self) -> None: ...
+    def close(self) -> None:
+        self.bucket.close()
 
 
 class MachineStore(BudgetStore):
-    """SQLite in a per-user folder, serialised by a file lock: every process of the user on this machine."""
+    """SQLite in a per-user folder: every process of the user on this machine."""
 
-    def __init__(self, folder: Path, key: str, rates: list[Rate]) -> None:
+    def __init__(self, folder: Path, key: str, rate: Rate) -> None:
         path = folder / f"{key}.sqlite"
         super().__init__(
             f"{path} (machine-local, shared by this user's processes on this machine)",
@@ -141,69 +189,42 @@ class MachineStore(BudgetStore):
         )
         with self.guard("opening it"):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.bucket = SQLiteBucket.init_from_file(rates, table="budget", db_path=str(path), use_file_lock=True)
-            with self._locked() as conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS pause (id INTEGER PRIMARY KEY CHECK (id = 0), until_ms INTEGER)")
-                conn.commit()
+            self.state = SQLiteStateStore(path)
+            self.bucket = StateBucket([rate], algorithm=GCRA(), store=self.state)
 
-    @contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
-        bucket = self.bucket
-        assert isinstance(bucket, SQLiteBucket)
-        with bucket.lock:  # the bucket's file lock: other processes wait
-            yield bucket.conn
-
-    def draw(self) -> float:
-        # The slot's time is read under the file lock: read before it, a process that waited for
-        # the lock would log its request too early, and the window would let the next one through early.
-        with self._locked():
-            return super().draw()
-
-    def paused_for(self) -> float:
-        with self._locked() as conn:
-            row = conn.execute("SELECT until_ms FROM pause WHERE id = 0").fetchone()
-        return max(0, row[0] - _now_ms()) / 1000 if row else 0.0
+    def paused_until_ms(self) -> int:
+        row = self.state.conn.execute("SELECT until_ms FROM pause WHERE id = 0").fetchone()
+        return int(row[0]) if row else 0
 
     def pause(self, seconds: float) -> None:
-        until = _now_ms() + math.ceil(seconds * 1000)
-        with self._locked() as conn:
+        with self.state.locked() as conn:
             conn.execute(
                 "INSERT INTO pause (id, until_ms) VALUES (0, ?) "
                 "ON CONFLICT (id) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
-                (until,),
+                (_now_ms() + math.ceil(seconds * 1000),),
             )
-            conn.commit()
-
-    def close(self) -> None:
-        self.bucket.close()
 
 
 class RedisStore(BudgetStore):
-    """pyrate-limiter's GCRA in Redis (one theoretical arrival time, updated by its Lua script) and a pause key.
+    """pyrate-limiter's GCRA in Redis (one theoretical arrival time, updated by its Lua script) and a pause key."""
 
-    GCRA rather than the sliding log: a slot drawn with a clock reading a process took a moment
-    before its script ran can only be stricter, never let a request through early, however
-    many processes race; with ``burst=1`` the slots are evenly spaced across all of them.
-    """
-
-    def __init__(self, client: Redis, key: str, rates: list[Rate], where: str, fix: str) -> None:
+    def __init__(self, client: Redis, key: str, rate: Rate, where: str, fix: str) -> None:
         super().__init__(where, fix)
         self.client = client
         self.key = f"{REDIS_KEY_PREFIX}:{key}"
         self.pause_key = f"{self.key}:pause"
-        sustained = max(rates, key=lambda rate: rate.interval)
         with self.guard("connecting (before any request to LIPS)"):
             client.ping()
             self.bucket = StateBucket(
-                [Rate(sustained.limit, sustained.interval, burst=1)],
+                [rate],
                 algorithm=GCRA(),
                 store=RedisStateStore(client, self.key, ttl_ms=REDIS_IDLE_TTL_MS),  # an idle budget leaves nothing
             )
 
-    def paused_for(self) -> float:
+    def paused_until_ms(self) -> int:
         ttl: Any = self.client.pttl(self.pause_key)  # redis-py types it int | Awaitable[int]
         left = int(ttl)
-        return left / 1000 if left > 0 else 0.0
+        return _now_ms() + left if left > 0 else 0
 
     def pause(self, seconds: float) -> None:
         wanted = math.ceil(seconds * 1000)
@@ -212,12 +233,9 @@ class RedisStore(BudgetStore):
         if int(ttl) < wanted:
             self.client.set(self.pause_key, "429", px=wanted)
 
-    def close(self) -> None:
-        self.client.close()
-
 
 class SharedRateBudget:
-    """Draw one slot per request from the shared store, after the in-process pacer spaced it.
+    """Reserve one slot per request in the shared schedule, after the in-process pacer spaced it.
 
     ``acquire()`` and ``pause(seconds)`` are what the requester calls; both raise
     :class:`LipsRateBudgetError` when the store is lost.
@@ -227,8 +245,7 @@ class SharedRateBudget:
         self.store = store
         self.pacer = pacer
         self._sleep = sleep
-        self._lock = threading.Lock()  # the store's connection is shared by the task's threads
-        self._draws = 0
+        self._lock = threading.Lock()  # the store's connection and bucket are shared by the task's threads
 
     @property
     def where(self) -> str:
@@ -237,17 +254,30 @@ class SharedRateBudget:
     def acquire(self) -> None:
         """Block until this caller may send one request."""
         self.pacer.acquire()
+        earliest = _now_ms()
+        while True:
+            slot = self._reserve(earliest)
+            self._sleep_until(slot)
+            with self._lock, self.store.guard("checking for a 429 pause"):
+                resume = self.store.paused_until_ms()
+            if resume <= _now_ms():
+                return
+            earliest = resume  # a 429 came while we slept: our slot is void, take one after the pause
+
+    def _reserve(self, slot: int) -> int:
+        """The first free slot at or after ``slot`` (and after any pause), now ours."""
         while True:
             with self._lock, self.store.guard("drawing a request slot"):
-                wait = self.store.paused_for()
-                if wait <= 0:
-                    wait = self.store.draw()
-                    if wait <= 0:
-                        self._draws += 1
-                        if self._draws % _TIDY_EVERY == 1:  # the first draw too: sets the idle expiry
-                            self.store.tidy()
-                        return
-            self._sleep(wait)
+                slot = max(slot, self.store.paused_until_ms())
+                later = self.store.reserve(slot)
+            if later == 0:
+                return slot
+            slot += later
+
+    def _sleep_until(self, slot: int) -> None:
+        wait = slot - _now_ms()
+        if wait > 0:
+            self._sleep(wait / 1000)
 
     def pause(self, seconds: float) -> None:
         """The server said 429: hold every process on these credentials for ``seconds``."""
@@ -299,19 +329,19 @@ def open_rate_budget(
     :func:`default_folder`) on this machine.
     """
     key = credentials_key(base_url, token)
-    rates = budget_rates(requests_per_second)
+    rate = budget_rate(requests_per_second)
     store: BudgetStore
     if redis_conn_id:
         client, where = redis_client(redis_conn_id, lips_conn_id)
         store = RedisStore(
             client,
             key,
-            rates,
+            rate,
             f"{where}, named by extra {REDIS_CONN_EXTRA!r} of LIPS connection {lips_conn_id!r}",
             f"Start that Redis or correct connection {redis_conn_id!r} (host, port, password, extra 'db'), or "
             f"remove {REDIS_CONN_EXTRA!r} to share the budget only among this machine's processes; Airflow's "
             f"task retries will try again.",
         )
     else:
-        store = MachineStore(folder or default_folder(), key, rates)
+        store = MachineStore(folder or default_folder(), key, rate)
     return SharedRateBudget(store, RateLimiter(requests_per_second))

@@ -6,6 +6,7 @@ so the sharing is the one Airflow task processes get, not threads of one interpr
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import sys
@@ -17,7 +18,16 @@ from typing import Any
 import pytest
 
 from airflow_provider_lips.exceptions import AirflowFailException, LipsRateBudgetError, LipsValidationError
-from airflow_provider_lips.ratebudget import REDIS_KEY_PREFIX, credentials_key, open_rate_budget
+from airflow_provider_lips.ratebudget import (
+    REDIS_KEY_PREFIX,
+    MachineStore,
+    RedisStore,
+    SharedRateBudget,
+    budget_rate,
+    credentials_key,
+    open_rate_budget,
+)
+from airflow_provider_lips.ratelimit import RateLimiter
 from tests.support import REPO, RedisServer, busiest_second, run_together
 
 SHARED_REDIS = "127.0.0.1", 6379
@@ -74,9 +84,9 @@ def test_four_processes_share_one_budget(backend: str, base_url: str, request: p
     times = sorted(t for out in processes("draw", [spec] * 4, tmp_path / "go") for t in out)
     assert len(times) == 120
     assert busiest_second(times) <= RATE, "the processes together went over the budget"
-    # The first 20 go at once (the window is empty); the other 100 at 20 per 1.05 s.
-    steady = (len(times) - 21) / (times[-1] - times[20])
-    assert steady >= 0.85 * RATE, f"the shared budget crawled: {steady:.1f}/s"
+    # One schedule for all four: evenly spaced slots at 5 % under the limit, whoever holds them.
+    together = (len(times) - 1) / (times[-1] - times[0])
+    assert together >= 0.85 * RATE, f"the shared budget crawled: {together:.1f}/s"
 
 
 @pytest.mark.parametrize("backend", ["machine", "redis"])
@@ -94,6 +104,40 @@ def test_a_pause_in_one_process_holds_the_others(
     finally:
         budget.close()
     assert granted >= pause_ends - 0.05, f"a slot was granted {pause_ends - granted:.2f}s before the pause ended"
+
+
+@pytest.mark.parametrize("backend", ["machine", "redis"])
+def test_slots_are_reserved_ahead_in_one_schedule_so_late_wakers_cannot_shift_it(
+    backend: str, base_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two processes' budgets (two stores) whose callers never sleep: every slot still lands 53 ms after the last."""
+    rate = budget_rate(RATE)
+    assert (rate.limit, rate.interval, rate.burst) == (1, 53, 1), "20/s with 5 % headroom: a slot every 53 ms"
+    wakes: list[float] = []
+
+    def never_sleep(seconds: float) -> None:  # a caller that is "late" by its whole wait
+        wakes.append(time.time() * 1000 + seconds * 1000)
+
+    def budget() -> SharedRateBudget:
+        key = credentials_key(base_url, TOKEN)
+        if backend == "machine":
+            return SharedRateBudget(MachineStore(tmp_path, key, rate), RateLimiter(None), sleep=never_sleep)
+        import redis
+
+        request.getfixturevalue("shared_redis")  # deletes this test's keys afterwards
+        client = redis.Redis(*SHARED_REDIS, db=9)
+        return SharedRateBudget(RedisStore(client, key, rate, "Redis db 9", "-"), RateLimiter(None), sleep=never_sleep)
+
+    first, second = budget(), budget()
+    try:
+        for n in range(20):
+            (first if n % 2 else second).acquire()
+    finally:
+        first.close()
+        second.close()
+    assert len(wakes) == 19, "the first slot is now; every later one is reserved ahead"
+    gaps = [later - earlier for earlier, later in itertools.pairwise(wakes)]
+    assert all(50 <= gap <= 56 for gap in gaps), f"the schedule drifted: gaps of {[round(g) for g in gaps]} ms"
 
 
 def test_the_budget_is_named_by_a_hash_never_the_token(base_url: str, tmp_path: Path, shared_redis: str) -> None:
