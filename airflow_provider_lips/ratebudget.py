@@ -110,7 +110,7 @@ class SQLiteStateStore(StateStore):
     def _load(self, algorithm: StateAlgorithm, rates: list[Rate]) -> State:
         row = self.conn.execute("SELECT state FROM gcra WHERE id = 0").fetchone()
         stored = algorithm.decode(row[0].split(",")) if row else ()
-        # A budget written for another rate (the connection's rate changed) starts afresh.
+        # A row of another shape (written for another list of rates) starts afresh, as pyrate-limiter's own stores do.
         return stored if len(stored) == len(rates) else algorithm.initial(rates)
 
     def check(self, algorithm: StateAlgorithm, rates: list[Rate], now: int, weight: int) -> Decision:
@@ -233,6 +233,9 @@ class RedisStore(BudgetStore):
         if int(ttl) < wanted:
             self.client.set(self.pause_key, "429", px=wanted)
 
+    def close(self) -> None:
+        self.client.close()  # pyrate-limiter's RedisStateStore leaves the client to its owner
+
 
 class SharedRateBudget:
     """Reserve one slot per request in the shared schedule, after the in-process pacer spaced it.
@@ -257,7 +260,10 @@ class SharedRateBudget:
         earliest = _now_ms()
         while True:
             slot = self._reserve(earliest)
-            self._sleep_until(slot)
+            wait = slot - _now_ms()
+            if wait <= 0:
+                return  # the slot is now, and _reserve has just checked for a pause
+            self._sleep(wait / 1000)
             with self._lock, self.store.guard("checking for a 429 pause"):
                 resume = self.store.paused_until_ms()
             if resume <= _now_ms():
@@ -273,11 +279,6 @@ class SharedRateBudget:
             if later == 0:
                 return slot
             slot += later
-
-    def _sleep_until(self, slot: int) -> None:
-        wait = slot - _now_ms()
-        if wait > 0:
-            self._sleep(wait / 1000)
 
     def pause(self, seconds: float) -> None:
         """The server said 429: hold every process on these credentials for ``seconds``."""
