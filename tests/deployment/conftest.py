@@ -20,6 +20,8 @@ ADVERTISERS = ["USA_1", "USA_2", "USA_3"]
 TODAY = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 # Up to tomorrow, so a run triggered with the UI's defaults (today's interval) pulls real data too.
 DATA_START, DATA_END = TODAY - timedelta(days=40), TODAY + timedelta(days=1)
+# The logical date the tests trigger: relative to today, so the data always covers its window whatever the date.
+TRIGGERED_LOGICAL_DATE = (TODAY - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

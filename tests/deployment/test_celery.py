@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pytest
 
 from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
-from tests.deployment.conftest import ARTIFACTS, DATA_END, DATA_START, Site, require_postgres, wire
+from tests.deployment.conftest import ARTIFACTS, DATA_END, DATA_START, TRIGGERED_LOGICAL_DATE, Site, require_postgres, wire
 from tests.deployment.harness import AirflowDeployment, wait_until
 from tests.deployment.test_deployment import DAILY, run_window, warehouse_ids
 from tests.support import API_KEY, TOKEN, expected_ids
@@ -83,7 +83,7 @@ def test_daily_dag_on_two_celery_workers_shares_one_budget(celery_site: CelerySi
     client = site.airflow.client
     client.wait_for_dag(DAILY)
     client.unpause(DAILY)  # catchup=False: the scheduler also starts the latest interval's run
-    run_id = client.trigger(DAILY, logical_date="2026-11-21T00:00:00Z")
+    run_id = client.trigger(DAILY, logical_date=TRIGGERED_LOGICAL_DATE)
     run = client.wait_for_run(DAILY, run_id, timeout=240)
     states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in client.task_instances(DAILY, run_id)}
     assert run["state"] == "success", states

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_lips.window import parse_timestamp
-from tests.deployment.conftest import ADVERTISERS, Site
+from tests.deployment.conftest import ADVERTISERS, TRIGGERED_LOGICAL_DATE, Site
 from tests.deployment.harness import wait_until
 from tests.support import expected_ids, lake_partitions, truth_by_day
 
@@ -37,7 +37,7 @@ def test_daily_dag_in_a_real_deployment(site: Site) -> None:
     assert client.get(f"/dags/{ON_ASSET}")["is_paused"] is True  # paused on creation: an opt-in alternative
     client.unpause(ON_ASSET)
     client.unpause(DAILY)  # catchup=False: the scheduler also starts the latest interval's run
-    run_id = client.trigger(DAILY, logical_date="2026-11-21T00:00:00Z")
+    run_id = client.trigger(DAILY, logical_date=TRIGGERED_LOGICAL_DATE)
     run = client.wait_for_run(DAILY, run_id)
     states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in client.task_instances(DAILY, run_id)}
     assert run["state"] == "success", states
@@ -54,12 +54,15 @@ def test_daily_dag_in_a_real_deployment(site: Site) -> None:
     truth = {gmaid: set().union(*(expected_ids(site.sandbox.interactions, start, end, global_master_advertiser_id=gmaid)
                                   for start, end in windows)) for gmaid in ADVERTISERS}
     assert all(truth.values()) and warehouse_ids(site) == sorted(set().union(*truth.values()))
-    first, last = min(start for start, _ in windows).date(), (max(end for _, end in windows) - timedelta(days=1)).date()
+    # The lake holds exactly the days the runs covered: the union of each run's day partitions, which need
+    # not adjoin (the triggered run and the scheduler's latest interval may lie days apart).
     for gmaid in ADVERTISERS:
         lake = lake_partitions(site.lake / f"gmaid={gmaid}")
-        assert {day: set(ids) for day, ids in lake.items()} == truth_by_day(
-            site.sandbox.interactions, first, last, global_master_advertiser_id=gmaid
-        )
+        covered: dict[str, set[int]] = {}
+        for start, end in windows:
+            covered.update(truth_by_day(site.sandbox.interactions, start.date(), (end - timedelta(days=1)).date(),
+                                        global_master_advertiser_id=gmaid))
+        assert {day: set(ids) for day, ids in lake.items()} == covered
     written = {f"file://{path}" for path in site.lake.rglob("contact_interactions.jsonl")}
 
     # The scheduler turned the daily runs' asset events (one per run) into runs of the asset-scheduled
