@@ -12,10 +12,10 @@ AIRFLOW_OLDEST := 3.1.8
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]' $(if $(AIRFLOW_VERSION),'apache-airflow==$(AIRFLOW_VERSION)')
+	$(PY) -m pip install --quiet -e ./sandbox -e '.[dev]' $(if $(AIRFLOW_VERSION),'apache-airflow==$(AIRFLOW_VERSION)')
 	touch $@
 
 # ruff (rules and line length in pyproject.toml; no reformatting) and mypy --strict on the package.

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from airflow_provider_lips.testing.sandbox.process import SandboxProcess
+    from lips_sandbox.process import SandboxProcess
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNER = Path(__file__).resolve().parent / "bench_pull.py"
-DAGS = REPO / "dags"
+DAGS = REPO / "airflow_provider_lips" / "example_dags"
 TOKEN = "bench-token"
 ADVERTISER = "USA_1"
 PER_PAGE = 100
@@ -81,7 +81,7 @@ class Section:
 
 def sandbox(bench: Bench, *, interactions: int, latency_ms: float = 0, rate_limit: float | None = None) -> SandboxProcess:
     """The LIPS sandbox in its own process, with the benchmark's data (use as a context manager)."""
-    from airflow_provider_lips.testing.sandbox.process import SandboxProcess
+    from lips_sandbox.process import SandboxProcess
 
     return SandboxProcess(
         log=bench.workdir / f"sandbox-{time.monotonic_ns()}.log",

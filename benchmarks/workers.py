@@ -48,7 +48,7 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
 
     import requests  # noqa: F401  (part of the baseline)
 
-    import airflow_provider_lips.storage  # noqa: F401  (imported lazily by execute; part of the baseline)
+    import airflow_provider_lips.output.storage  # noqa: F401  (imported lazily by execute; part of the baseline)
     from airflow_provider_lips.client.paginator import PagePaginator
     from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 

@@ -10,7 +10,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from airflow_provider_lips.testing.sandbox.process import SandboxProcess
+from lips_sandbox.process import SandboxProcess
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".demo"
@@ -46,7 +46,7 @@ def main() -> int:
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(WORK / "airflow"),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "airflow_provider_lips" / "example_dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW_CONN_LIPS_DEFAULT": json.dumps({"conn_type": "lips", "host": url, "password": TOKEN}),
         "AIRFLOW_CONN_LIPS_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),

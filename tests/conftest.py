@@ -31,14 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 # Airflow reads its configuration on first import: point it at a throwaway home before that.
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "airflow_provider_lips" / "example_dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
 # The machine-local rate budget of this test run (and of every process it starts) lives here.
 os.environ["LIPS_RATE_BUDGET_DIR"] = str(_AIRFLOW_HOME / "rate-budget")
 
-from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions  # noqa: E402
+from lips_sandbox import LipsSandbox, generate_interactions  # noqa: E402
 from tests.support import API_KEY, PG, TOKEN, PostgresSchema, RedisServer, lips_connection  # noqa: E402
 
 DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)

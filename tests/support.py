@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 
 REPO = Path(__file__).resolve().parents[1]
+DAGS_FOLDER = REPO / "airflow_provider_lips" / "example_dags"
 TOKEN = "tok-3f9c1e7a5b"
 API_KEY = "key-8d2b6c4e0a"
 # A day and a week inside the session's November 2026 data (tests/conftest.py).
@@ -54,7 +55,7 @@ def lips_connection(url: str, *, token: str = TOKEN, api_key: str | None = API_K
 
 def expected_ids(records: list[dict], start: datetime, end: datetime, **equal: object) -> set[int]:
     """Ground truth computed from the data itself: ids with start <= occurred_at < end and matching fields."""
-    from airflow_provider_lips.window import parse_timestamp
+    from airflow_provider_lips.pull.window import parse_timestamp
 
     return {
         r["id"]
@@ -81,10 +82,10 @@ def run(operator: Any, start: datetime = DAY, end: datetime | None = None) -> An
 
 def pull_records(hook: Any, *, start: str = "2026-11-01", end: str = "2026-12-01", **filters: Any) -> list[dict]:
     """Every contact interaction of ``[start, end)`` through the pull engine, without totals checks."""
-    from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
-    from airflow_provider_lips.pull import Pull
-    from airflow_provider_lips.query import ContactInteractionFilters
-    from airflow_provider_lips.window import TimeWindow
+    from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS
+    from airflow_provider_lips.client.query import ContactInteractionFilters
+    from airflow_provider_lips.pull.engine import Pull
+    from airflow_provider_lips.pull.window import TimeWindow
 
     records: list[dict] = []
     window = TimeWindow.from_values(start, end)

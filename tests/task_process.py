@@ -41,7 +41,7 @@ def main(mode: str, raw: str) -> int:
     spec = json.loads(raw)
     if mode == "pull":
         return pull(spec)
-    from airflow_provider_lips.ratebudget import open_rate_budget
+    from airflow_provider_lips.client.ratebudget import open_rate_budget
 
     budget_args = dict(spec["budget"])
     if budget_args.get("folder"):

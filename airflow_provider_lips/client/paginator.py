@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_lips import DEFAULT_MAX_BYTES_IN_FLIGHT
+from airflow_provider_lips.client.query import QueryParams, encode_query
 from airflow_provider_lips.client.requester import Requester
 from airflow_provider_lips.exceptions import LipsResponseError
-from airflow_provider_lips.query import QueryParams, encode_query
 
 log = logging.getLogger(__name__)
 

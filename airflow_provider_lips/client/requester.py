@@ -15,11 +15,11 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import AuthFactory, LipsAuth, build_auth
+from airflow_provider_lips.client.query import QueryParams, encode_query
+from airflow_provider_lips.client.ratelimit import RateLimiter
+from airflow_provider_lips.client.retry import RETRYABLE_STATUSES, RetryPolicy
 from airflow_provider_lips.client.settings import LipsClientSettings
 from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, LipsTransientError
-from airflow_provider_lips.query import QueryParams, encode_query
-from airflow_provider_lips.ratelimit import RateLimiter
-from airflow_provider_lips.retry import RETRYABLE_STATUSES, RetryPolicy
 
 log = logging.getLogger(__name__)
 

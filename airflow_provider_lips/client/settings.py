@@ -22,8 +22,8 @@ from airflow_provider_lips import (
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_REQUESTS_PER_SECOND,
 )
+from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.exceptions import LipsValidationError
-from airflow_provider_lips.retry import RetryPolicy
 
 MAX_PER_PAGE = 1000
 DEFAULT_AUTH_TYPE = "token"

@@ -10,14 +10,14 @@ from typing import Any
 import requests
 
 from airflow.sdk import BaseHook
+from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS, Endpoint
 from airflow_provider_lips.client.paginator import Page, PagePaginator
+from airflow_provider_lips.client.query import QueryParams
+from airflow_provider_lips.client.ratebudget import SharedRateBudget, open_rate_budget
 from airflow_provider_lips.client.requester import RateBudget, Requester
+from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.client.settings import LipsClientSettings, parse_settings
-from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS, Endpoint
 from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, LipsTransientError, LipsValidationError
-from airflow_provider_lips.query import QueryParams
-from airflow_provider_lips.ratebudget import SharedRateBudget, open_rate_budget
-from airflow_provider_lips.retry import RetryPolicy
 
 __all__ = ["LipsClientSettings", "LipsHook", "Page"]
 
@@ -35,7 +35,7 @@ class LipsHook(BaseHook):
     given here win over the extra; ``None`` defers to it.
 
     Every request draws from the rate budget shared by every process on the same credentials
-    (:mod:`airflow_provider_lips.ratebudget`): this machine's by default, a Redis one when the
+    (:mod:`airflow_provider_lips.client.ratebudget`): this machine's by default, a Redis one when the
     extra names ``rate_limit_redis_conn_id``.
     """
 

@@ -1,6 +1,6 @@
 """LipsListOperator: the shared operator for any paged LIPS listing, a window to XCom or object storage.
 
-A listing's operator is a thin subclass: it names its :class:`~airflow_provider_lips.endpoints.Endpoint`,
+A listing's operator is a thin subclass: it names its :class:`~airflow_provider_lips.client.endpoints.Endpoint`,
 declares the filter arguments the listing accepts beyond advertiser and campaign, and
 builds its filters from them.
 """
@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from airflow.sdk import BaseOperator
+from airflow_provider_lips.client.endpoints import Endpoint
+from airflow_provider_lips.client.query import ContactInteractionFilters
 from airflow_provider_lips.client.settings import MAX_PER_PAGE
-from airflow_provider_lips.endpoints import Endpoint
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
-from airflow_provider_lips.partitions import DailyDestination
+from airflow_provider_lips.output.partitions import DailyDestination
 from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, Redactor, parse_policy, read_key
-from airflow_provider_lips.pull import Completeness, Pull, PullStats
-from airflow_provider_lips.query import ContactInteractionFilters
-from airflow_provider_lips.window import TimeWindow, day_window, iso_duration, iso_utc, parse_lookback
+from airflow_provider_lips.pull.engine import Completeness, Pull, PullStats
+from airflow_provider_lips.pull.window import TimeWindow, day_window, iso_duration, iso_utc, parse_lookback
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -174,8 +174,8 @@ class LipsListOperator(BaseOperator):
         destination: ObjectStoragePath | DailyDestination | None = None
         window = requested.widened(lookback)
         if self.destination not in (None, ""):
-            from airflow_provider_lips.partitions import daily_destination
-            from airflow_provider_lips.storage import check_storage_connection, resolve_destination
+            from airflow_provider_lips.output.partitions import daily_destination
+            from airflow_provider_lips.output.storage import check_storage_connection, resolve_destination
 
             destination = daily_destination(self.destination) or resolve_destination(self.destination)
             check_storage_connection(self.destination)
@@ -235,11 +235,11 @@ class LipsListOperator(BaseOperator):
     def _pull_to_storage(
         self, pull: Pull, plan: _Plan, destination: ObjectStoragePath | DailyDestination, context: Context, started: float
     ) -> dict[str, Any]:
-        from airflow_provider_lips.storage import atomic_write
+        from airflow_provider_lips.output.storage import atomic_write
 
         files: list[dict[str, Any]] | None = None
         if isinstance(destination, DailyDestination):
-            from airflow_provider_lips.partitions import DailyFiles
+            from airflow_provider_lips.output.partitions import DailyFiles
 
             with DailyFiles(destination, plan.window.days(), self.endpoint.time_field, _ENCODE_LINES) as daily:
                 stats = pull.run(daily.write)

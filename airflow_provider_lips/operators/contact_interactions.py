@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
+from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS
+from airflow_provider_lips.client.query import ContactInteractionFilters
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.operators.base import LipsListOperator
-from airflow_provider_lips.query import ContactInteractionFilters
 
 
 class LipsContactInteractionsOperator(LipsListOperator):

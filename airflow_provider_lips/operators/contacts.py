@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_lips.endpoints import CONTACTS
+from airflow_provider_lips.client.endpoints import CONTACTS
 from airflow_provider_lips.operators.base import LipsListOperator
 
 

@@ -58,13 +58,13 @@ def budget_pull(spec: dict[str, Any]) -> dict[str, Any]:
 
     if spec["mode"] == "pacer":
         import airflow_provider_lips.hooks.lips as hook_module
-        from airflow_provider_lips.ratelimit import RateLimiter
+        from airflow_provider_lips.client.ratelimit import RateLimiter
 
         hook_module.open_rate_budget = lambda **kwargs: RateLimiter(kwargs["requests_per_second"])  # type: ignore[assignment,misc,return-value]
     # Imported before the start, as a warm worker has them: the rows measure pulls, not imports.
     from airflow.sdk import ObjectStoragePath
-    import airflow_provider_lips.ratebudget
-    import airflow_provider_lips.storage  # noqa: F401
+    import airflow_provider_lips.client.ratebudget
+    import airflow_provider_lips.output.storage  # noqa: F401
     from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 
     # So are Airflow's object-storage filesystems: their discovery imports every provider's
@@ -131,7 +131,7 @@ def side_by_side(bench: Bench, url: str, processes: int, mode: str) -> dict[str,
 
 
 def run(bench: Bench) -> None:
-    from airflow_provider_lips.testing.sandbox.process import SandboxProcess
+    from lips_sandbox.process import SandboxProcess
 
     args, rows, notes, workdir = bench.args, bench.rows, bench.notes, bench.workdir
     total = args.multi_pages
@@ -173,7 +173,7 @@ def run(bench: Bench) -> None:
 
 def large_records(bench: Bench) -> None:
     """Peak RSS of a pull of large records, with the byte bound and (contrast) without it."""
-    from airflow_provider_lips.testing.sandbox.process import SandboxProcess
+    from lips_sandbox.process import SandboxProcess
 
     args, rows, notes, workdir = bench.args, bench.rows, bench.notes, bench.workdir
     count = args.large_records

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
+from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS
 from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError, LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.support import OAUTH, WEEK, expected_ids, free_port, lips_oauth_connection, oauth_sandbox_settings, pull, run
 
 SECRETS = (OAUTH["client_secret"], OAUTH["password"])

@@ -9,9 +9,9 @@ import pytest
 
 from airflow.sdk import Connection
 from airflow_provider_lips import DEFAULT_CONCURRENCY, DEFAULT_PER_PAGE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_REQUESTS_PER_SECOND
+from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.client.settings import parse_settings
 from airflow_provider_lips.exceptions import LipsValidationError
-from airflow_provider_lips.retry import RetryPolicy
 from tests.support import API_KEY, TOKEN
 
 # Every tunable setting with a value that differs from its default, as the extra would hold it.

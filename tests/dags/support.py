@@ -14,6 +14,7 @@ try:
     from airflow.dag_processing.dagbag import DagBag
 except ImportError:  # Airflow < 3.2
     from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+from tests.support import DAGS_FOLDER
 
 __all__ = ["DagBag", "Deployment", "asset_event_extras", "everything_airflow_stored"]
 
@@ -56,7 +57,7 @@ class Deployment:
         script = (
             "import sys, pendulum\n"
             "from tests.dags.support import DagBag\n"
-            f"dag = DagBag(dag_folder={str(Path(__file__).resolve().parents[2] / 'dags')!r}).dags[{dag_id!r}]\n"
+            f"dag = DagBag(dag_folder={str(DAGS_FOLDER)!r}).dags[{dag_id!r}]\n"
             f"for day in {logical_dates!r}:\n"
             "    run = dag.test(logical_date=pendulum.parse(day))\n"
             "    print('BACKFILL', day, run.state, flush=True)\n"

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.dags.support import Deployment, asset_event_extras
 from tests.support import expected_ids
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.dags.support import Deployment
 from tests.support import expected_ids, lake_partitions, truth_by_day
 

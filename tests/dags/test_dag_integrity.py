@@ -15,7 +15,7 @@ from tests.support import REPO
 def test_every_dag_file_imports_without_errors() -> None:
     from tests.dags.support import DagBag
 
-    bag = DagBag(dag_folder=str(REPO / "dags"))
+    bag = DagBag(dag_folder=str(REPO / "airflow_provider_lips" / "example_dags"))
     assert bag.import_errors == {}
     assert {"lips_contact_interactions_daily"} <= set(bag.dag_ids)
     daily = bag.dags["lips_contact_interactions_daily"]
@@ -32,7 +32,7 @@ def test_the_daily_dag_runs_with_its_defaults() -> None:
     """What the Trigger dialog checks before it enables its button: every param valid as it stands."""
     from tests.dags.support import DagBag
 
-    daily = DagBag(dag_folder=str(REPO / "dags")).dags["lips_contact_interactions_daily"]
+    daily = DagBag(dag_folder=str(REPO / "airflow_provider_lips" / "example_dags")).dags["lips_contact_interactions_daily"]
     validated = daily.params.validate()
     assert validated["advertisers"] is None and validated["base_uri"] is None and validated["lookback"] == "P10D"
 

@@ -8,7 +8,7 @@ from tests.support import REPO
 def test_daily_pulls_take_archived_interactions_and_load_from_the_manifest() -> None:
     from tests.dags.support import DagBag
 
-    daily = DagBag(dag_folder=str(REPO / "dags")).dags["lips_contact_interactions_daily"]
+    daily = DagBag(dag_folder=str(REPO / "airflow_provider_lips" / "example_dags")).dags["lips_contact_interactions_daily"]
     pull, load = daily.get_task("advertiser.pull"), daily.get_task("advertiser.load")
     assert pull.include_archived is True  # without archived interactions a load cannot tell archived from deleted
     assert load.on_removed == "mark"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lips.pii import key_fingerprint
-from airflow_provider_lips.testing.sandbox import LipsSandbox
 from airflow_provider_lips.warehouse import load_contact_interactions
+from lips_sandbox import LipsSandbox
 from tests.dags.support import DagBag, Deployment, asset_event_extras, everything_airflow_stored
 from tests.support import REPO, PostgresSchema, data_requests, expected_ids, plaintext_pii
 
@@ -23,7 +23,7 @@ ADVERTISERS = ("USA_1", "USA_2")
 
 
 def test_the_policy_param_is_optional_in_the_trigger_dialog() -> None:
-    dag = DagBag(dag_folder=str(REPO / "dags")).dags["lips_contact_interactions_daily"]
+    dag = DagBag(dag_folder=str(REPO / "airflow_provider_lips" / "example_dags")).dags["lips_contact_interactions_daily"]
     param = dag.params.get_param("pii")
     assert param.value is None and "null" in param.schema["type"]
     assert param.resolve(None) is None and param.resolve("pseudonymize") == "pseudonymize"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.dags.support import Deployment, everything_airflow_stored
 
 pytestmark = pytest.mark.slow

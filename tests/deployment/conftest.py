@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
+from lips_sandbox import LipsSandbox, generate_interactions
 from tests.deployment.harness import AirflowDeployment
 from tests.support import API_KEY, REPO, TOKEN
 

@@ -175,7 +175,7 @@ class AirflowDeployment:
         env: Mapping[str, str] | None = None,
         services: Mapping[str, Sequence[str]] | None = None,
         artifacts: Path | None = None,
-        dags_folder: Path = REPO / "dags",
+        dags_folder: Path = REPO / "airflow_provider_lips" / "example_dags",
         parallelism: int = 8,
     ) -> None:
         self.root = root

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
+from lips_sandbox import LipsSandbox, generate_interactions
 from tests.deployment.conftest import ARTIFACTS, DATA_END, DATA_START, TRIGGERED_LOGICAL_DATE, Site, require_postgres, wire
 from tests.deployment.harness import AirflowDeployment, wait_until
 from tests.deployment.test_deployment import DAILY, run_window, warehouse_ids

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_lips.window import parse_timestamp
+from airflow_provider_lips.pull.window import parse_timestamp
 from tests.deployment.conftest import ADVERTISERS, TRIGGERED_LOGICAL_DATE, Site
 from tests.deployment.harness import wait_until
 from tests.support import expected_ids, lake_partitions, truth_by_day

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_lips.exceptions import LipsTransientError
 from airflow_provider_lips.hooks.lips import LipsHook
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.support import API_KEY, TOKEN, data_requests, free_port, pull_records
 
 

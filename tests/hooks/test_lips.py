@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_lips import __version__
-from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
+from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS
+from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError
 from airflow_provider_lips.hooks.lips import LipsHook
-from airflow_provider_lips.retry import RetryPolicy
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.support import API_KEY, TOKEN, data_requests, lips_connection, pull_records
 
 FAST_RETRIES = RetryPolicy(max_attempts=6, base_wait=0.01, max_wait=0.2, max_elapsed=20)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.support import DAY, WEEK, data_requests, expected_ids, lips_connection, pull, run
 
 

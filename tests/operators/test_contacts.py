@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.operators.contacts import LipsContactsOperator
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.support import run
 
 # The generator creates contacts in the 90 days before the interactions' first day (2026-11-01).

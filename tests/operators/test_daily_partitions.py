@@ -13,8 +13,8 @@ import pytest
 
 from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
-from airflow_provider_lips.testing.sandbox import LipsSandbox
 from airflow_provider_lips.warehouse import load_contact_interactions
+from lips_sandbox import LipsSandbox
 from tests.support import lake_partitions, truth_by_day
 
 INTERVAL = datetime(2026, 11, 20, tzinfo=timezone.utc)

@@ -13,7 +13,7 @@ import pytest
 from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.pii import key_fingerprint, parse_policy
-from airflow_provider_lips.testing.sandbox import LipsSandbox
+from lips_sandbox import LipsSandbox
 from tests.support import data_requests, expected_ids, plaintext_pii
 
 DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
@@ -150,10 +150,10 @@ def test_errors_about_bad_pages_quote_no_record_while_a_policy_is_on(
 
 
 def test_a_record_without_an_id_is_quoted_only_as_the_policy_leaves_it(pii_key: str) -> None:
-    from airflow_provider_lips.endpoints import CONTACT_INTERACTIONS
-    from airflow_provider_lips.pull import Pull
-    from airflow_provider_lips.query import ContactInteractionFilters
-    from airflow_provider_lips.window import TimeWindow
+    from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS
+    from airflow_provider_lips.client.query import ContactInteractionFilters
+    from airflow_provider_lips.pull.engine import Pull
+    from airflow_provider_lips.pull.window import TimeWindow
 
     redactor = parse_policy("pseudonymize").compile(pii_key.encode())  # type: ignore[union-attr]
     pull = Pull(None, CONTACT_INTERACTIONS, ContactInteractionFilters.from_values(global_master_advertiser_id="USA_1"),  # type: ignore[arg-type]
@@ -164,7 +164,7 @@ def test_a_record_without_an_id_is_quoted_only_as_the_policy_leaves_it(pii_key: 
 
 
 def test_a_contacts_pull_applies_the_presets_contact_rules_to_each_contact(lips_conn: LipsSandbox, pii_key: str) -> None:
-    from airflow_provider_lips.endpoints import CONTACTS
+    from airflow_provider_lips.client.endpoints import CONTACTS
     from airflow_provider_lips.operators.contacts import LipsContactsOperator
 
     window = (datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc))

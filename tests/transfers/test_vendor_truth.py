@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_lips.testing.sandbox import LipsSandbox, generate_interactions
+from airflow_provider_lips.pull.window import parse_timestamp
 from airflow_provider_lips.transfers.contact_interactions_to_sql import LipsContactInteractionsToSqlOperator
-from airflow_provider_lips.window import parse_timestamp
+from lips_sandbox import LipsSandbox, generate_interactions
 from tests.support import API_KEY, TOKEN, lips_connection, pull, run
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_lips.exceptions import LipsBadFileError, LipsValidationError
-from airflow_provider_lips.testing.sandbox import LipsSandbox
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
 from airflow_provider_lips.warehouse import LoadResult, load_contact_interactions, load_contacts
+from lips_sandbox import LipsSandbox
 
 if TYPE_CHECKING:
     from conftest import Warehouse

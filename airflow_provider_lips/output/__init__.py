@@ -1,0 +1,1 @@
+"""Where pulled records land: destinations, atomic writes, one file per day of occurrence."""

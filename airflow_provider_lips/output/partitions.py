@@ -1,0 +1,108 @@
+"""One file per day of occurrence: a lake whose partitions never overlap.
+
+A destination whose path holds ``{occurred_date}`` is written as one file per UTC day of the
+records' time field (``occurred_at`` for interactions). The pull's window is widened to whole
+days, so each file is replaced atomically with exactly that day's records as of this pull,
+and a reader selecting partitions never sees a record twice, however much lookback re-pulls.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date, timezone
+from typing import IO, TYPE_CHECKING, Any
+
+from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.output.storage import atomic_write, resolve_destination
+from airflow_provider_lips.pull.records import occurred_at
+from airflow_provider_lips.pull.window import parse_timestamp
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+OCCURRED_DATE = "{occurred_date}"
+_SAMPLE_DAY = "1970-01-01"
+
+
+@dataclass(frozen=True)
+class DailyDestination:
+    """``template`` with ``{occurred_date}`` in its path, validated like any destination."""
+
+    template: str
+
+    def path(self, day: date) -> ObjectStoragePath:
+        from airflow.sdk import ObjectStoragePath
+
+        return ObjectStoragePath(self.template.replace(OCCURRED_DATE, day.isoformat()))
+
+    def __str__(self) -> str:
+        return self.template
+
+
+def daily_destination(value: Any) -> DailyDestination | None:
+    """A :class:`DailyDestination` when ``value`` is a URI holding ``{occurred_date}``, else None."""
+    if not isinstance(value, str) or OCCURRED_DATE not in value:
+        return None
+    template = value.strip()
+    if template.count(OCCURRED_DATE) != 1 or "://" in template.partition(OCCURRED_DATE)[2]:
+        raise LipsValidationError(
+            f"destination {template!r} must hold {OCCURRED_DATE} once, in its path, e.g. "
+            f"'s3://aws_default@bucket/lips/gmaid=USA_1/occurred_date={OCCURRED_DATE}/contact_interactions.jsonl'."
+        )
+    try:
+        resolve_destination(template.replace(OCCURRED_DATE, _SAMPLE_DAY))
+    except LipsValidationError as err:
+        raise LipsValidationError(str(err).replace(_SAMPLE_DAY, OCCURRED_DATE)) from None
+    return DailyDestination(template)
+
+
+def day_of(record: dict[str, Any], time_field: str) -> date:
+    """The UTC day a record belongs to (``occurred_at``, or its documented misspelling)."""
+    value = occurred_at(record) if time_field == "occurred_at" else record.get(time_field)
+    return parse_timestamp(str(value)).astimezone(timezone.utc).date()
+
+
+class DailyFiles:
+    """Open one atomic write per day; ``write`` sorts records into them; leaving commits all or none.
+
+    Every day gets its file, empty when nothing occurred that day, so a day whose records the
+    vendor has since removed is replaced too. On any error every temporary object is removed
+    and the previous files stay as they were.
+    """
+
+    def __init__(
+        self, destination: DailyDestination, days: list[date], time_field: str, encode: Callable[[list[Any]], bytes]
+    ) -> None:
+        self.destination = destination
+        self.days = days
+        self.time_field = time_field
+        self.encode = encode
+        self.counts: dict[date, int] = dict.fromkeys(days, 0)
+        self._stack = ExitStack()
+        self._handles: dict[date, IO[bytes]] = {}
+
+    def __enter__(self) -> DailyFiles:
+        with ExitStack() as opening:
+            opening.enter_context(self._stack)
+            for day in self.days:
+                self._handles[day] = self._stack.enter_context(atomic_write(self.destination.path(day)))
+            opening.pop_all()
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        return bool(self._stack.__exit__(*exc))
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        groups: dict[date, list[dict[str, Any]]] = defaultdict(list)
+        for record in records:
+            groups[day_of(record, self.time_field)].append(record)
+        for day, group in groups.items():
+            self._handles[day].write(self.encode(group))
+            self.counts[day] += len(group)
+
+    def files(self) -> list[tuple[date, str, int]]:
+        """(day, uri, records) of every file, in day order."""
+        return [(day, str(self.destination.path(day)), self.counts[day]) for day in self.days]

@@ -1,0 +1,233 @@
+"""The one pull engine: walk every page of every query of a listing, keep each record of the window once,
+check completeness against the listing's totals."""
+
+from __future__ import annotations
+
+import logging
+from array import array
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from airflow_provider_lips.client.endpoints import Endpoint
+from airflow_provider_lips.client.query import ContactInteractionFilters, encode_query
+from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError
+from airflow_provider_lips.hooks.lips import LipsHook
+from airflow_provider_lips.pii import Redactor
+from airflow_provider_lips.pull import records as spelling
+from airflow_provider_lips.pull.totals import TotalsCheck, TotalsUnavailable, totals_check
+from airflow_provider_lips.pull.window import TimeWindow, parse_timestamp
+
+log = logging.getLogger(__name__)
+
+_IGNORES_ARCHIVED = "totals answered archived=true exactly as without it, so it does not count archived interactions"
+
+Completeness = Literal["fail", "warn", "off"]
+Sink = Callable[[list[dict[str, Any]]], object]
+
+
+@dataclass
+class PullStats:
+    """What a pull saw; becomes part of the manifest."""
+
+    records: int = 0
+    archived: int = 0  # kept records carrying archived_at
+    pages: int = 0
+    walks: int = 0
+    duplicates: int = 0
+    outside_window: int = 0
+    completeness: list[dict[str, Any]] = field(default_factory=list)
+    lateness_seconds: array[float] = field(default_factory=lambda: array("d"))
+
+    @property
+    def complete(self) -> bool:
+        """Every query was checked against the totals and agreed: the file holds all the filters select."""
+        return bool(self.completeness) and all(check["completeness"] == "checked" for check in self.completeness)
+
+    def lateness_summary(self) -> dict[str, float] | None:
+        """p50, p99 and max of ``created_at - occurred_at`` over the kept interactions."""
+        if not self.lateness_seconds:
+            return None
+        ordered = sorted(self.lateness_seconds)
+
+        def pct(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+        return {"p50": pct(0.50), "p99": pct(0.99), "max": round(ordered[-1], 3)}
+
+
+class Pull:
+    """One pull of ``endpoint``: every query of ``filters`` over ``window``, pages fanned out by the hook.
+
+    Records are passed to ``sink`` a page at a time, in page order, each id once and only
+    when ``window.start <= record[endpoint.time_field] < window.end`` (any documented
+    spelling of the field). With ``completeness`` on (and a listing that has totals), each
+    query's walk is bracketed by two totals calls; if they disagree with each other or with
+    the distinct ids the walk saw, the list changed under us and the query is walked once
+    more. Filters the totals cannot speak for are recorded as not checkable (see
+    :mod:`~airflow_provider_lips.pull.totals`). With ``include_archived`` every query is also
+    walked with ``archived=true``, which lists only the archived records. Page size and
+    concurrency are the hook's.
+    With a ``redactor`` (a compiled PII policy), every kept record is passed through it before
+    the sink sees it, and error messages quote records only as the policy leaves them.
+    """
+
+    def __init__(
+        self,
+        hook: LipsHook,
+        endpoint: Endpoint,
+        filters: ContactInteractionFilters,
+        window: TimeWindow,
+        *,
+        completeness: Completeness = "fail",
+        redactor: Redactor | None = None,
+        include_archived: bool = False,
+    ) -> None:
+        self.hook = hook
+        self.redactor = redactor
+        self.endpoint = endpoint
+        self.filters = filters
+        self.window = window
+        self.include_archived = include_archived
+        self.completeness: Completeness = completeness if endpoint.totals_path else "off"
+        self.check: TotalsCheck = totals_check(filters)
+        self.stats = PullStats()
+        # id -> ordinal of the last walk that saw it: dedupe across walks and a distinct count per walk.
+        self._seen: dict[Any, int] = {}
+        # The last totals body of each query, to tell whether the server applies archived=true to totals.
+        self._bodies: dict[tuple[tuple[str, str], ...], Any] = {}
+
+    def run(self, sink: Sink) -> PullStats:
+        start_date, end_date = self.window.server_dates()
+        queries = [[*q, ("start_date", start_date), ("end_date", end_date)] for q in self.filters.queries()]
+        if self.include_archived:
+            queries += [[*q, ("archived", "true")] for q in queries]
+        for number, params in enumerate(queries, 1):
+            label = f"query {number}/{len(queries)} ({encode_query(params)})"
+            if self.completeness == "off":
+                self._walk(params, sink, label)
+                continue
+            if not self.check.checkable:
+                self._walk(params, sink, label)
+                self._record_check(label, params, f"not checkable: {self.check.reason}", walks=1)
+                continue
+            try:
+                before = self._server_count(params)
+            except TotalsUnavailable as why:  # e.g. a channel filter against flat totals
+                self._walk(params, sink, label)
+                self._record_check(label, params, f"not checkable: {why}", walks=1)
+                continue
+            self._checked_walks(params, sink, label, before)
+        return self.stats
+
+    def _checked_walks(self, params: list[tuple[str, str]], sink: Sink, label: str, before: int) -> None:
+        """Walk once between two totals calls, twice if the list moved; fail or warn if it kept moving."""
+        check = self.check
+        seen, fpd = self._walk(params, sink, label)
+        after = self._server_count(params)
+        if before == after and check.agrees(after, seen, fpd):
+            self._record_check(label, params, "checked", walks=1, totals=after, seen=seen)
+            return
+        if self._totals_ignore_archived(params):
+            self._record_check(label, params, f"not checkable: {_IGNORES_ARCHIVED}", walks=1, totals=after, seen=seen)
+            return
+        log.warning(
+            "%s: %s said %d before and %d after the walk, which saw %d distinct; the list changed, walking again.",
+            label, check.label, before, after, seen,
+        )
+        seen, fpd = self._walk(params, sink, label)
+        final = self._server_count(params)
+        agreed = after == final and check.agrees(final, seen, fpd)
+        self._record_check(label, params, "checked" if agreed else "mismatch", walks=2, totals=final, seen=seen)
+        if not agreed:
+            message = (
+                f"{label}: {self.endpoint.totals_path} moved from {after} to {final} {self.endpoint.name} during the "
+                f"second walk, which saw {seen} distinct ones (compared with {check.label}); the output may miss "
+                f"{self.endpoint.name}. "
+            )
+            if self.completeness == "fail":
+                raise LipsIncompleteError(message + "Rerun later, or set completeness='warn' to accept this.")
+            log.warning(message + "Rerun later to fill the gap.")
+
+    def _server_count(self, params: list[tuple[str, str]]) -> int:
+        """The count the listing's totals report for ``params`` that this pull's filters match."""
+        body = self.hook.get_totals(self.endpoint, params)
+        self._bodies[tuple(params)] = body
+        return self.check.count(body, f"GET {self.endpoint.totals_path}")
+
+    def _totals_ignore_archived(self, params: list[tuple[str, str]]) -> bool:
+        """Whether an archived query's totals answered exactly what the live query's did.
+
+        The vendor does not document that totals applies ``archived``; if it does not, the
+        archived walk can never match it, and saying so beats failing a correct pull.
+        """
+        if ("archived", "true") not in params:
+            return False
+        live = tuple(param for param in params if param != ("archived", "true"))
+        return live in self._bodies and self._bodies[live] == self._bodies[tuple(params)]
+
+    def _record_check(
+        self, label: str, params: list[tuple[str, str]], outcome: str, *, walks: int,
+        totals: int | None = None, seen: int | None = None,
+    ) -> None:
+        self.stats.completeness.append({
+            "query": label,
+            "archived": ("archived", "true") in params,
+            "completeness": outcome,
+            "compared": self.check.label if self.check.checkable else None,
+            "server_totals": totals,
+            "distinct_seen": seen,
+            "walks": walks,
+        })
+
+    def _walk(self, params: list[tuple[str, str]], sink: Sink, label: str) -> tuple[int, int]:
+        """Walk one query's pages; return how many distinct ids this walk saw, and how many were FPD events."""
+        stats, seen, window, time_field = self.stats, self._seen, self.window, self.endpoint.time_field
+        stats.walks += 1
+        walk = stats.walks
+        distinct = fpd = 0
+        pages = self.hook.iter_pages(self.endpoint, params)
+        # closing(): when the sink fails, the page generator stops its queued and in-flight requests.
+        with closing(pages):
+            for page in pages:
+                kept: list[dict[str, Any]] = []
+                for record in page.records:
+                    key = record.get("id") if isinstance(record, dict) else None
+                    if key is None:
+                        raise LipsResponseError(f"{label}: page {page.number} holds a record without an 'id': {self._excerpt(record)!r}")
+                    previous = seen.get(key)
+                    if previous != walk:
+                        distinct += 1
+                        fpd += spelling.event_type(record) == "fpd"
+                        seen[key] = walk
+                    if previous is not None:
+                        stats.duplicates += previous == walk
+                        continue
+                    stamp = spelling.field_value(record, time_field)
+                    occurred = parse_timestamp(stamp) if isinstance(stamp, str) else None
+                    if occurred is None or not window.contains(occurred):
+                        stats.outside_window += 1
+                        continue
+                    kept.append(record)
+                    stats.archived += record.get("archived_at") is not None
+                    created = record.get("created_at") if time_field != "created_at" else None
+                    if created:  # lateness: how long after the window's moment the vendor ingested it
+                        stats.lateness_seconds.append((parse_timestamp(created) - occurred).total_seconds())
+                if kept:
+                    sink(self.redactor.apply_all(kept) if self.redactor else kept)
+                stats.records += len(kept)
+                stats.pages += 1
+                log.info(
+                    "%s: page %d of %d, %d kept, %d %s so far.",
+                    label, page.number, page.total_pages, len(kept), stats.records, self.endpoint.name,
+                )
+        return distinct, fpd
+
+    def _excerpt(self, record: Any) -> str:
+        """A record as an error message may quote it: as the PII policy leaves it, if there is one."""
+        if self.redactor is None:
+            return str(record)[:200]
+        if isinstance(record, dict):
+            return str(self.redactor.apply(record))[:200]
+        return f"<a {type(record).__name__}, withheld by the PII policy>"
