@@ -26,6 +26,11 @@ class LipsApiError(AirflowFailException):
         self.status = status
 
 
+class LipsTlsError(AirflowFailException):
+    """The TLS handshake with the LIPS host failed (plain HTTP on the port, an untrusted certificate):
+    it fails the same way on every try, so neither the request nor the task is retried."""
+
+
 class LipsTransientError(AirflowException):
     """A request kept failing with 429, 5xx or a network error after every allowed attempt."""
 

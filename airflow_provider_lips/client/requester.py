@@ -15,6 +15,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import AuthFactory, LipsAuth, build_auth
+from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.query import QueryParams, encode_query
 from airflow_provider_lips.client.ratelimit import RateLimiter
 from airflow_provider_lips.client.retry import RETRYABLE_STATUSES, RetryPolicy
@@ -154,6 +155,8 @@ class Requester:
                 raise WalkAborted(what)
             try:
                 response = self.session.request(method, url, timeout=self.settings.request_timeout, **kwargs)
+            except requests.exceptions.SSLError as err:  # a ConnectionError, but no retry can cure it
+                raise tls_error(what, url, err) from None
             except _NETWORK_ERRORS as err:
                 problem, wait = type(err).__name__, policy.backoff(attempt)
             else:

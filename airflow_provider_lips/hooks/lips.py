@@ -11,13 +11,20 @@ import requests
 
 from airflow.sdk import BaseHook
 from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS, Endpoint
+from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.paginator import Page, PagePaginator
 from airflow_provider_lips.client.query import QueryParams
 from airflow_provider_lips.client.ratebudget import SharedRateBudget, open_rate_budget
 from airflow_provider_lips.client.requester import RateBudget, Requester
 from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.client.settings import LipsClientSettings, parse_settings
-from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, LipsTransientError, LipsValidationError
+from airflow_provider_lips.exceptions import (
+    LipsApiError,
+    LipsResponseError,
+    LipsTlsError,
+    LipsTransientError,
+    LipsValidationError,
+)
 
 __all__ = ["LipsClientSettings", "LipsHook", "Page"]
 
@@ -150,8 +157,10 @@ class LipsHook(BaseHook):
             response = self.get_conn().get(
                 self.requester.url(path, [("per_page", "1")]), timeout=settings.request_timeout
             )
-        except (LipsValidationError, LipsApiError, LipsTransientError, LipsResponseError) as err:
+        except (LipsValidationError, LipsApiError, LipsTransientError, LipsResponseError, LipsTlsError) as err:
             return False, str(err)  # the token endpoint's answer for OAuth2; messages never hold a secret
+        except requests.exceptions.SSLError as err:
+            return False, str(tls_error(f"Could not reach {settings.base_url}", settings.base_url, err))
         except requests.RequestException as err:
             return False, self.requester.redact(f"Could not reach {settings.base_url}: {type(err).__name__}: {err}")
         if response.status_code < 300 or response.status_code == 422:
