@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed$(if $(AIRFLOW_VERSION),-$(AIRFLOW_VERSION))
 # The oldest Airflow release pyproject.toml admits; CI runs the suite on it as well.
 AIRFLOW_OLDEST := 3.1.8
 
-.PHONY: install lint pytest test test-oldest demo bench clean
+.PHONY: install lint pytest test test-oldest demo bench docs clean
 
 install: $(STAMP)
 
@@ -46,5 +46,9 @@ demo: install
 bench: install
 	$(PY) benchmarks/bench_pull.py $(BENCH_ARGS)
 
+# The documentation (mkdocs.yml, docs/) into site/; strict: a broken link, anchor, nav entry or include fails.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .venv-airflow-* .demo .pytest_cache
+	rm -rf $(VENV) .venv-airflow-* .demo .pytest_cache site

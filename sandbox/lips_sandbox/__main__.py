@@ -8,6 +8,7 @@ connections, and exits 0 on SIGTERM or SIGINT.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import signal
@@ -19,14 +20,15 @@ from types import FrameType
 
 from lips_sandbox.data import generate_interactions, with_long_transcripts
 from lips_sandbox.server import LipsSandbox
+from lips_sandbox.settings import SandboxSettings
 
 # (flag, setting, help): values go to SandboxSettings as text, which validates them.
 _SETTING_FLAGS = (
-    ("--max-per-page", "max_per_page", "page size cap (default 100)"),
+    ("--max-per-page", "max_per_page", "page size cap"),
     ("--latency-ms", "latency_ms", "fixed delay per API request"),
     ("--latency-jitter-ms", "latency_jitter_ms", "extra uniform random delay per API request"),
     ("--rate-limit", "rate_limit_rps", "requests per sliding second before 429"),
-    ("--retry-after-format", "retry_after_format", "none (default, as documented) | seconds | http-date"),
+    ("--retry-after-format", "retry_after_format", "none (as documented) | seconds | http-date"),
     ("--burst-429", "burst_429", "request ordinals answered 429 (3,7) or a fraction (0.1)"),
     ("--error-rate", "error_rate", "fraction of API requests answered 500/502/503/504"),
     ("--drop-rate", "drop_rate", "fraction of API requests whose connection is closed unanswered"),
@@ -38,24 +40,34 @@ _SETTING_FLAGS = (
     ("--forbidden-advertisers", "forbidden_advertisers", "gmaids answered 403, e.g. USA_3"),
     ("--filter-utc-offset-hours", "filter_utc_offset_hours", "time zone of start_date/end_date dates"),
     ("--as-of", "as_of", "ISO datetime: records created later are not visible yet"),
-    ("--fault-seed", "fault_seed", "seed of the fault sequence (default 0)"),
+    ("--fault-seed", "fault_seed", "seed of the fault sequence"),
     ("--oauth-client-id", "oauth_client_id", "turn on OAuth2 (POST /oauth/token, Bearer tokens) for this client"),
     ("--oauth-client-secret", "oauth_client_secret", "the OAuth2 client's secret"),
     ("--oauth-username", "oauth_username", "the password grant's username"),
     ("--oauth-password", "oauth_password", "the password grant's password"),
-    ("--access-token-seconds", "oauth_access_token_seconds", "access token lifetime (default 7200)"),
-    ("--refresh-token-seconds", "oauth_refresh_token_seconds", "refresh token lifetime (default: until used)"),
+    ("--access-token-seconds", "oauth_access_token_seconds", "access token lifetime"),
+    ("--refresh-token-seconds", "oauth_refresh_token_seconds", "refresh token lifetime; none: until used"),
     ("--token-errors", "token_errors", "token request ordinals answered 503 (1,2) or a fraction (0.5)"),
     ("--token-latency-ms", "token_latency_ms", "delay per token request"),
-    ("--totals-shape", "totals_shape", "nested (default, as documented) | flat (older deployments)"),
+    ("--totals-shape", "totals_shape", "nested (as documented) | flat (older deployments)"),
     ("--totals-ignore-archived", "totals_ignore_archived", "true: totals counts live interactions even with archived=true"),
     ("--totals-count-fpd", "totals_count_fpd", "false: totals' events leaves FPD events out"),
-    ("--event-type-style", "event_type_style", "plain (call, default) | class (CallEvent)"),
-    ("--occurred-field", "occurred_field", "occurred_at (default) | occured_at"),
+    ("--event-type-style", "event_type_style", "plain (call) | class (CallEvent)"),
+    ("--occurred-field", "occurred_field", "occurred_at | occured_at"),
     ("--contacts-without-id", "contacts_without_id", "fraction of interactions whose contact has no id and no contact_id"),
     ("--phone-extensions", "phone_extensions", "fraction of interactions whose phone numbers carry ' x<ext>'"),
-    ("--timestamp-offset-hours", "timestamp_offset_hours", "serve timestamps at this UTC offset (default: ...Z)"),
+    ("--timestamp-offset-hours", "timestamp_offset_hours", "serve timestamps at this UTC offset; none: ...Z"),
 )
+
+
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(SandboxSettings)}
+
+
+def _shown(value: object) -> str:
+    """A SandboxSettings default as --help shows it."""
+    if value is None or value == frozenset():
+        return "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _moment(text: str) -> datetime:
@@ -65,14 +77,18 @@ def _moment(text: str) -> datetime:
 
 def _parser() -> argparse.ArgumentParser:
     today = datetime.combine(date.today(), datetime.min.time(), timezone.utc)
-    parser = argparse.ArgumentParser(prog="python -m lips_sandbox", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
+    # Every option shows its default in --help; the settings flags show SandboxSettings' (their
+    # argparse default is SUPPRESS, so that only the flags given reach the settings).
+    parser = argparse.ArgumentParser(
+        prog="python -m lips_sandbox", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     # Not 8080: that is the Airflow api-server's port.
-    parser.add_argument("--port", type=int, default=8765, help="default 8765; 0 picks a free port")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--seed", type=int, default=1, help="data seed")
     parser.add_argument("--interactions", type=int, default=5000, help="how many interactions to generate")
-    parser.add_argument("--start", type=_moment, default=today - timedelta(days=60), help="first occurred_at (UTC)")
-    parser.add_argument("--end", type=_moment, default=today, help="occurred_at upper bound, exclusive (UTC)")
+    parser.add_argument("--start", type=_moment, default=today - timedelta(days=60), help="first occurred_at (UTC): 60 days before today")
+    parser.add_argument("--end", type=_moment, default=today, help="occurred_at upper bound, exclusive (UTC): today's midnight")
     parser.add_argument("--advertisers", default="USA_1,USA_2,USA_3", help="comma-separated gmaids")
     parser.add_argument("--token", default="sandbox-token", help="expected 'Authorization: token ...'")
     parser.add_argument("--api-key", help="expected x-api-key (not required when omitted)")
@@ -81,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         "--transcript-bytes", type=int, default=0, help="make every interaction a chat with about this many bytes of transcript"
     )
     for flag, setting, text in _SETTING_FLAGS:
-        parser.add_argument(flag, dest=setting, help=text)
+        parser.add_argument(flag, dest=setting, default=argparse.SUPPRESS, help=f"{text} (default: {_shown(_DEFAULTS[setting])})")
     return parser
 
 
@@ -96,7 +112,7 @@ def _write_atomically(path: str, text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = {setting: getattr(args, setting) for _, setting, _ in _SETTING_FLAGS}
+    settings = {setting: getattr(args, setting, None) for _, setting, _ in _SETTING_FLAGS}
     advertisers = [gmaid for gmaid in args.advertisers.split(",") if gmaid]
     interactions = generate_interactions(args.seed, args.interactions, args.start, args.end, advertisers)
     if args.transcript_bytes:
