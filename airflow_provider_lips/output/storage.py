@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 from uuid import uuid4
@@ -116,20 +117,25 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
     same target removes what such writers left (see :func:`remove_leftovers`).
     """
     started = time.time()
-    if destination.protocol in _LOCAL_SCHEMES:
-        # Local folders only: on object storage a "folder" is a key prefix, and mkdir(parents=True)
-        # would create the bucket.
-        destination.parent.mkdir(parents=True, exist_ok=True)
+    local = destination.protocol in _LOCAL_SCHEMES
     partial = destination.parent / f".{destination.name}.{uuid4().hex[:12]}-{os.getpid()}-{_HOST}.partial"
+    opened = False
     try:
+        if local:
+            # Local folders only: on object storage a "folder" is a key prefix, and mkdir(parents=True)
+            # would create the bucket.
+            destination.parent.mkdir(parents=True, exist_ok=True)
         # Through the filesystem directly: ObjectStoragePath.open() would report every write
         # to Airflow's hook-lineage collector; the operator reports lineage once instead.
         with partial.fs.open(partial.path, "wb") as handle:
+            opened = True
             yield handle
         partial.rename(destination)
     except BaseException as err:
         with suppress(Exception):
             partial.unlink(missing_ok=True)
+        if local and not opened and isinstance(err, OSError):  # before the first record: the folder is unusable
+            raise LipsValidationError(_unwritable(destination, err)) from None
         if isinstance(err, FileNotFoundError) and destination.protocol not in _LOCAL_SCHEMES:
             raise LipsValidationError(
                 f"Could not write {destination}: {err}. The provider never creates buckets or containers: "
@@ -137,6 +143,20 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
             ) from err
         raise
     remove_leftovers(destination, started)
+
+
+def _unwritable(destination: ObjectStoragePath, err: OSError) -> str:
+    """Why a local destination's folder cannot be created or written, and the fix."""
+    folder = Path(destination.parent.path)
+    blocking = next((path for path in (folder, *folder.parents) if path.exists() and not path.is_dir()), None)
+    if blocking is not None:
+        reason = f"{blocking} is a file, not a folder"
+    else:
+        reason = f"the system refused to create or write in the folder {err.filename or folder} ({err.strerror or err})"
+    return (
+        f"destination {str(destination)!r} cannot be written: {reason}. Point destination at a folder this worker "
+        f"may create and write in, {_EXAMPLES}."
+    )
 
 
 def remove_leftovers(destination: ObjectStoragePath, started: float) -> list[str]:
