@@ -23,6 +23,7 @@ from airflow_provider_lips import (
     DEFAULT_REQUESTS_PER_SECOND,
 )
 from airflow_provider_lips.client.retry import RetryPolicy
+from airflow_provider_lips.client.values import parse_flag, parse_number
 from airflow_provider_lips.exceptions import LipsValidationError
 
 MAX_PER_PAGE = 1000
@@ -84,12 +85,8 @@ def resolve(argument: Any, extra: Mapping[str, Any], key: str) -> Any:
 def _positive(value: Any, key: str, default: float, conn_id: str, kind: type = float) -> Any:
     if value is None:
         return kind(default)
-    try:
-        number = kind(value)
-        ok = not isinstance(value, bool) and number > 0 and (kind is float or float(value) == number)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
+    number = parse_number(value, integer=kind is int)  # "30" from a form or URI is 30; True is no number
+    if number is None or number <= 0:
         raise LipsValidationError(
             f"Connection {conn_id!r}: extra '{key}' must be a positive {'integer' if kind is int else 'number'}, "
             f"got {value!r}; remove it to use the default {default}."
@@ -223,7 +220,10 @@ def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSetti
             f"Connection {conn_id!r}: extra 'auth_type' must be one of {list(AUTH_TYPES)}, got {auth_type!r}; "
             f"remove it to use {DEFAULT_AUTH_TYPE!r}."
         )
-    allow_insecure_http = bool(extra.get("allow_insecure_http", False))
+    # Parsed, not cast: bool("false") is True, and a form or a URI query delivers "false".
+    allow_insecure_http = parse_flag(
+        extra.get("allow_insecure_http"), f"Connection {conn_id!r}: extra 'allow_insecure_http'", default=False
+    )
     if auth_type == "oauth2":
         _check_oauth2(conn_id, conn.login, token, extra, allow_insecure_http)
     elif not token:

@@ -19,6 +19,7 @@ from airflow.sdk import BaseOperator
 from airflow_provider_lips.client.endpoints import Endpoint
 from airflow_provider_lips.client.query import ContactInteractionFilters
 from airflow_provider_lips.client.settings import MAX_PER_PAGE
+from airflow_provider_lips.client.values import whole_or_given
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
 from airflow_provider_lips.output.partitions import DailyDestination
@@ -111,6 +112,9 @@ class LipsListOperator(BaseOperator):
             raise LipsValidationError(
                 f"pii_key_conn_id must name an Airflow connection, e.g. {DEFAULT_PII_KEY_CONN_ID!r}, got {pii_key_conn_id!r}."
             )
+        # Numbers as text ("50", from params or a template) are read as numbers; anything else is refused below.
+        per_page, concurrency = whole_or_given(per_page), whole_or_given(concurrency)
+        max_bytes_in_flight, xcom_max_records = whole_or_given(max_bytes_in_flight), whole_or_given(xcom_max_records)
         if per_page is not None and (
             not isinstance(per_page, int) or isinstance(per_page, bool) or not 1 <= per_page <= MAX_PER_PAGE
         ):

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS
 from airflow_provider_lips.client.query import ContactInteractionFilters
-from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.client.values import parse_flag
 from airflow_provider_lips.operators.base import LipsListOperator
 
 
@@ -39,9 +39,7 @@ class LipsContactInteractionsOperator(LipsListOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(include_archived, bool):
-            raise LipsValidationError(f"include_archived must be True or False, got {include_archived!r}.")
-        self.include_archived = include_archived
+        self.include_archived = parse_flag(include_archived, "include_archived", default=False)
         self.phone_numbers = phone_numbers
         self.event_types = event_types
         self.channels = channels

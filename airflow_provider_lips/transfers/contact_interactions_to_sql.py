@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+from airflow_provider_lips.client.values import parse_flag, whole_or_given
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.warehouse import (
     DEFAULT_BATCH_SIZE,
@@ -71,10 +72,10 @@ class LipsContactInteractionsToSqlOperator(BaseOperator):
         check_table_names(interactions_table, contacts_table)
         self.source = source
         self.sql_conn_id = sql_conn_id
-        self.batch_size = check_batch_size(batch_size)
+        self.batch_size = check_batch_size(whole_or_given(batch_size))
         self.interactions_table = interactions_table
         self.contacts_table = contacts_table
-        self.allow_mixed_pii_keys = allow_mixed_pii_keys
+        self.allow_mixed_pii_keys = parse_flag(allow_mixed_pii_keys, "allow_mixed_pii_keys", default=False)
         self.on_removed = check_on_removed(on_removed)
 
     def execute(self, context: Context) -> dict[str, Any]:

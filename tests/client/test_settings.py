@@ -90,3 +90,87 @@ def test_bad_settings_name_the_field_and_the_fix(extra: dict[str, Any], fields: 
         parse_settings(connection(extra, **fields), "lips_test")
     assert message in str(raised.value)
     assert "'lips_test'" in str(raised.value)
+
+
+# -- every field of the connection table: parsed from its usual spellings, or refused naming it --------------
+
+# field -> (a good value as a form or URI delivers it, the setting it gives, a bad value, what the refusal says).
+# Numbers arrive as text from a URI query or an old form; strings that are not numbers are refused.
+_NUMBER = "must be a positive number"
+_INTEGER = "must be a positive integer"
+FIELDS: dict[str, tuple[Any, Any, Any, str]] = {
+    "request_timeout": (" 7.5 ", 7.5, "soon", _NUMBER),
+    "requests_per_second": ("3", 3.0, "inf", _NUMBER),
+    "per_page": ("50", 50, "50.5", _INTEGER),
+    "concurrency": ("4.0", 4, "true", _INTEGER),
+    "max_attempts": (2, 2, "-1", _INTEGER),
+    "retry_base_wait": ("0.25", 0.25, "nan", _NUMBER),
+    "retry_max_wait": ("1e1", 10.0, True, _NUMBER),
+    "max_bytes_in_flight": ("1048576", 1048576, "64MB", _INTEGER),
+    "allow_insecure_http": ("yes", True, "maybe", "must be true or false (also 1/0, yes/no, on/off)"),
+    "auth_type": ("oauth2", "oauth2", "basic", "extra 'auth_type' must be one of"),
+    "api_key": (API_KEY, API_KEY, 123, "extra 'api_key' must be a string"),
+    "rate_limit_redis_conn_id": (" redis_lips ", "redis_lips", 7, "extra 'rate_limit_redis_conn_id' must be the id"),
+    "client_id": ("cid", "cid", 5, "has no 'client_id'"),
+    "client_secret": ("secret-x", "secret-x", "", "has no 'client_secret'"),
+    "token_url": ("https://auth.example.com/oauth/token", "https://auth.example.com/oauth/token", "ftp://x",
+                  "extra 'token_url' must be an http(s) URL"),
+}
+_OAUTH = {"auth_type": "oauth2", "client_id": "cid", "client_secret": "secret-x", "token_url": "https://auth.example.com/t"}
+_OAUTH_FIELDS = {"client_id", "client_secret", "token_url"}
+
+
+def _settings_for(key: str, value: Any) -> Any:
+    extra = {**_OAUTH, key: value} if key in _OAUTH_FIELDS or key == "auth_type" else {key: value}
+    fields = {"login": "ops@example.com"} if extra.get("auth_type") == "oauth2" else {}
+    host = "http://lips.example.com" if key == "allow_insecure_http" else "https://lips.example.com"
+    return parse_settings(connection(extra, host=host, **fields), "lips_test")
+
+
+def test_the_table_covers_every_field_of_the_connection_form() -> None:
+    from airflow_provider_lips import get_provider_info
+
+    assert set(FIELDS) == set(get_provider_info()["connection-types"][0]["conn-fields"])
+
+
+@pytest.mark.parametrize("key", FIELDS)
+def test_each_field_is_parsed_from_its_usual_spelling(key: str) -> None:
+    good, expected, _, _ = FIELDS[key]
+    settings = _settings_for(key, good)
+    if key in _OAUTH_FIELDS:
+        assert settings.extra[key] == good
+    elif key == "allow_insecure_http":
+        assert settings.base_url == "http://lips.example.com"
+    else:
+        assert getattr(settings, key) == expected
+
+
+@pytest.mark.parametrize("key", FIELDS)
+def test_each_field_refuses_what_it_cannot_read_naming_the_field(key: str) -> None:
+    _, _, bad, message = FIELDS[key]
+    with pytest.raises(LipsValidationError) as raised:
+        _settings_for(key, bad)
+    assert message in str(raised.value) and key in str(raised.value)
+
+
+@pytest.mark.parametrize("word", ["false", "False", "0", "no", "off", " OFF ", 0, False, "", None])
+def test_a_false_spelling_refuses_plain_http_to_a_remote_host(word: Any) -> None:
+    with pytest.raises(LipsValidationError, match=r"uses plain http to lips\.example\.com"):
+        _settings_for("allow_insecure_http", word)
+
+
+@pytest.mark.parametrize("word", ["true", "TRUE", "1", "yes", "on", 1, True])
+def test_a_true_spelling_permits_it(word: Any) -> None:
+    assert _settings_for("allow_insecure_http", word).base_url == "http://lips.example.com"
+
+
+@pytest.mark.parametrize("word", ["false", "no", "0"])
+def test_a_false_spelling_also_guards_the_oauth2_token_url(word: Any) -> None:
+    extra = {**_OAUTH, "token_url": "http://auth.example.com/oauth/token", "allow_insecure_http": word}
+    with pytest.raises(LipsValidationError, match=r"extra .token_url. uses plain http to auth\.example\.com"):
+        parse_settings(connection(extra, login="ops@example.com"), "lips_test")
+
+
+@pytest.mark.parametrize(("key", "text", "expected"), [("per_page", "25", 25), ("concurrency", " 3 ", 3)])
+def test_operator_arguments_as_text_are_read_too(key: str, text: str, expected: int) -> None:
+    assert getattr(parse_settings(connection(), "lips_test", **{key: text}), key) == expected
