@@ -48,12 +48,20 @@ _SERVER_ERRORS = (500, 502, 503, 504)
 FilterValue = str | int | bool | date | Iterable[str]
 
 
+class Stream(NamedTuple):
+    """A body sent as it is produced, never held whole: ``length`` bytes (``None``: chunked) from ``chunks``."""
+
+    length: int | None
+    chunks: Iterable[bytes]
+
+
 class Reply(NamedTuple):
-    """What to send back: status, body and extra headers."""
+    """What to send back: status, body and extra headers; or, with ``stream``, a body sent as it is made."""
 
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    stream: Stream | None = None
 
 
 class _Draws(NamedTuple):
@@ -515,18 +523,69 @@ def _contacts_query(params: dict[str, list[str]], settings: SandboxSettings) -> 
 def _page(rows: Sequence[Row | ContactRow], query: Query, settings: SandboxSettings, key: str) -> Reply:
     """One listing page, built from cached per-record JSON, with the page-level faults."""
     per_page = min(query.per_page, settings.max_per_page)
-    total_pages = max(1, math.ceil(len(rows) / per_page))
+    total_pages = settings.lie_total_pages or max(1, math.ceil(len(rows) / per_page))
     page = query.page + 1 if query.page in settings.wrong_page_pages else query.page  # and that page's records
     if query.page in settings.missing_key_pages:
         return _json_reply(200, {"page": page, "total_pages": total_pages, "per_page": per_page})
     tail = f'], "page": {page}, "total_pages": {total_pages}, "per_page": {per_page}}}'.encode()
+    if query.page in settings.huge_pages:
+        return Reply(200, b"", (), _huge(settings, b'{"' + key.encode() + b'": [' + tail[:-1] + b', "padding": "'))
     style = settings.presentation  # interactions only: contacts are served as built
-    items = b", ".join(
-        row.json(style) if isinstance(row, Row) else row.json() for row in rows[(page - 1) * per_page : page * per_page]
-    )
+    chosen = rows[(page - 1) * per_page : page * per_page]
+    items = b", ".join(row.json(style) if isinstance(row, Row) else row.json() for row in chosen)
+    if settings.bad_occurred_at_ids or settings.bad_created_at_ids or settings.numeric_created_at_ids:
+        items = b", ".join(_spoiled(row.json(style), row.id, settings) if isinstance(row, Row) else row.json() for row in chosen)
+    if query.page in settings.deep_nesting_pages and items:
+        depth = settings.nesting_depth  # inside the first record: {"nested": [[[...]]], "id": ...
+        items = b'{"nested": ' + b"[" * depth + b"]" * depth + b", " + items[1:]
     if query.page in settings.malformed_pages:
         items += b",\n"  # the seed document's trailing comma: not JSON
-    return Reply(200, b'{"' + key.encode() + b'": [' + items + tail)
+    body = b'{"' + key.encode() + b'": [' + items + tail
+    if query.page in settings.trickle_pages:
+        return Reply(200, b"", (), Stream(len(body), _trickle(body, settings.trickle_interval_ms / 1000)))
+    return Reply(200, body)
+
+
+_BAD_OCCURRED_AT = "2026-13-45T25:61:00.000Z"
+_BAD_CREATED_AT = "not a timestamp"
+_NUMERIC_CREATED_AT = 1764547200
+
+
+def _spoiled(body: bytes, interaction_id: int, settings: SandboxSettings) -> bytes:
+    """One interaction with the timestamps the bad-timestamp switches name for its id."""
+    changes: dict[str, Any] = {}
+    if interaction_id in settings.bad_occurred_at_ids:
+        changes[settings.occurred_field] = _BAD_OCCURRED_AT
+    if interaction_id in settings.bad_created_at_ids:
+        changes["created_at"] = _BAD_CREATED_AT
+    if interaction_id in settings.numeric_created_at_ids:
+        changes["created_at"] = _NUMERIC_CREATED_AT
+    return json.dumps({**json.loads(body), **changes}).encode() if changes else body
+
+
+def _huge(settings: SandboxSettings, head: bytes) -> Stream:
+    """``huge_body_bytes`` of valid JSON, a page whose ``padding`` string fills it, made 1 MiB at a time."""
+    size, tail = settings.huge_body_bytes, b'"}'
+    padding = max(0, size - len(head) - len(tail))
+    block = b"x" * (1 << 20)
+
+    def chunks() -> Iterable[bytes]:
+        yield head
+        full, rest = divmod(padding, len(block))
+        for _ in range(full):
+            yield block
+        yield block[:rest]
+        yield tail
+
+    return Stream(None if settings.huge_body_chunked else len(head) + padding + len(tail), chunks())
+
+
+def _trickle(body: bytes, interval: float) -> Iterable[bytes]:
+    """``body`` one byte at a time, ``interval`` seconds apart: a server that never quite stops answering."""
+    for offset in range(len(body)):
+        if offset:
+            time.sleep(interval)
+        yield body[offset : offset + 1]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -584,13 +643,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply)
 
     def _send(self, reply: Reply) -> None:
+        stream = reply.stream
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(reply.body)))
+        if stream is not None and stream.length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(reply.body) if stream is None else stream.length))
         for name, value in reply.headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(reply.body)
+        if stream is None:
+            self.wfile.write(reply.body)
+            return
+        try:
+            for chunk in stream.chunks:
+                if chunk:
+                    self.wfile.write(chunk if stream.length is not None else b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            if stream.length is None:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client stopped reading (as a bounded client does): stop producing
+            self.close_connection = True
 
     def _drop(self) -> None:
         """Close without a byte of response: the client sees RemoteDisconnected/ConnectionError."""

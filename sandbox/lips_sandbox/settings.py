@@ -75,6 +75,18 @@ class SandboxSettings:
     contacts_without_id: float = 0.0  # fraction of interactions served with a contact without id, no contact_id
     phone_extensions: float = 0.0  # fraction of interactions whose contact's numbers end in " x<ext>"
     timestamp_offset_hours: float | None = None  # None: UTC "...000Z"; else that offset, e.g. -8 -> "-08:00"
+    # Hostile servers (docs/hostile-servers.md): what a broken proxy, a buggy deployment or a compromised host sends.
+    lie_total_pages: int | None = None  # every listing page claims this many pages; pages past the data are empty
+    huge_pages: frozenset[int] = frozenset()  # pages answered with a body of huge_body_bytes, streamed, never held
+    huge_body_bytes: int = 1_610_612_736  # 1.5 GiB of valid JSON (the records padded out)
+    huge_body_chunked: bool = False  # true: Transfer-Encoding chunked, no Content-Length to refuse it by
+    trickle_pages: frozenset[int] = frozenset()  # pages whose headers go at once, then one byte per trickle_interval_ms
+    trickle_interval_ms: float = 2000.0
+    deep_nesting_pages: frozenset[int] = frozenset()  # the page's first record carries nesting_depth nested arrays
+    nesting_depth: int = 100_000
+    bad_occurred_at_ids: frozenset[int] = frozenset()  # interactions served with occurred_at "2026-13-45T25:61:00.000Z"
+    bad_created_at_ids: frozenset[int] = frozenset()  # ... with created_at "not a timestamp"
+    numeric_created_at_ids: frozenset[int] = frozenset()  # ... with created_at 1764547200 (a number, not a string)
 
     @property
     def presentation(self) -> Presentation:
@@ -257,4 +269,15 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "contacts_without_id": _number(0.0, 1.0),
     "phone_extensions": _number(0.0, 1.0),
     "timestamp_offset_hours": _optional_number(-23.99, 23.99),
+    "lie_total_pages": lambda value: None if value is None else _positive_int(value),
+    "huge_pages": _pages,
+    "huge_body_bytes": _positive_int,
+    "huge_body_chunked": _flag,
+    "trickle_pages": _pages,
+    "trickle_interval_ms": _number(0.0, 600_000.0),
+    "deep_nesting_pages": _pages,
+    "nesting_depth": _positive_int,
+    "bad_occurred_at_ids": _pages,
+    "bad_created_at_ids": _pages,
+    "numeric_created_at_ids": _pages,
 }
