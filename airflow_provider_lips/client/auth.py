@@ -1,21 +1,23 @@
 """Authenticators: how a request proves who sends it, chosen by the connection's ``auth_type``.
 
-Each authenticator is a ``requests`` auth object built from the settings. It adds its
-credentials only to requests for the connection's own host (scheme, host and port), so a
-URL elsewhere never receives them; redirects are covered by the requester's session.
+Each authenticator is a ``requests`` auth object built from the settings alone (OAuth2's is
+also given a way to send its token requests, :class:`~airflow_provider_lips.client.oauth2.TokenRequest`);
+it knows nothing of the requester that uses it. It adds its credentials only to requests for
+the connection's own host (scheme, host and port), so a URL elsewhere never receives them;
+redirects are covered by the requester's session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
 
 if TYPE_CHECKING:
-    from airflow_provider_lips.client.requester import Requester
     from airflow_provider_lips.client.settings import LipsClientSettings
+
+_EXCERPT = 300  # characters of a server's answer quoted in an error message
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -24,13 +26,16 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 class LipsAuth(requests.auth.AuthBase):
-    """Base authenticator: credentials for the connection's origin only, a redaction list, refresh."""
+    """Base authenticator: credentials for the connection's origin only, a redaction list, refresh.
+
+    Subclasses say what goes in ``Authorization``; the optional ``x-api-key`` is added here,
+    whatever the scheme, whenever the connection has an API key.
+    """
 
     unauthorized_hint = "check the connection's credentials"  # what a 401 error message advises
 
-    def __init__(self, settings: LipsClientSettings, requester: Requester) -> None:
+    def __init__(self, settings: LipsClientSettings) -> None:
         self.settings = settings
-        self.requester = requester
         self._origin = _origin(settings.base_url)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -40,11 +45,29 @@ class LipsAuth(requests.auth.AuthBase):
 
     def headers(self) -> dict[str, str]:
         """The credential headers for one request to the LIPS API."""
+        headers = {"Authorization": self.authorization()}
+        if self.settings.api_key:  # optional for LIPS: sent whenever the connection has one
+            headers["x-api-key"] = self.settings.api_key
+        return headers
+
+    def authorization(self) -> str:
+        """The ``Authorization`` header's value."""
         raise NotImplementedError
 
     def secrets(self) -> list[str]:
         """Every secret value this authenticator holds, to redact from messages."""
-        return []
+        return [self.settings.api_key] if self.settings.api_key else []
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret this authenticator holds replaced by ``***``."""
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    def excerpt(self, text: str) -> str:
+        """The start of a server's answer, redacted, short enough for an error message."""
+        text = self.redact(text.strip())
+        return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
 
     def refresh(self, response: requests.Response) -> bool:
         """Called after ``response`` answered 401: obtain fresh credentials and return True to have
@@ -57,29 +80,8 @@ class TokenAuth(LipsAuth):
 
     unauthorized_hint = "check the connection's API token (password) and API key (extra 'api_key')"
 
-    def headers(self) -> dict[str, str]:
-        headers = {"Authorization": f"token {self.settings.token}"}
-        if self.settings.api_key:
-            headers["x-api-key"] = self.settings.api_key
-        return headers
+    def authorization(self) -> str:
+        return f"token {self.settings.token}"
 
     def secrets(self) -> list[str]:
-        return [secret for secret in (self.settings.token, self.settings.api_key) if secret]
-
-
-AuthFactory = Callable[["LipsClientSettings", "Requester"], LipsAuth]
-
-
-def _oauth2(settings: LipsClientSettings, requester: Requester) -> LipsAuth:
-    from airflow_provider_lips.client.oauth2 import OAuth2Auth  # it builds on LipsAuth: imported when chosen
-
-    return OAuth2Auth(settings, requester)
-
-
-# auth_type -> authenticator; settings.AUTH_TYPES lists the names a connection may choose.
-AUTHENTICATORS: dict[str, AuthFactory] = {"token": TokenAuth, "oauth2": _oauth2}
-
-
-def build_auth(settings: LipsClientSettings, requester: Requester) -> LipsAuth:
-    """The authenticator the connection's ``auth_type`` names (validated in the settings)."""
-    return AUTHENTICATORS[settings.auth_type](settings, requester)
+        return [*super().secrets(), *([self.settings.token] if self.settings.token else [])]

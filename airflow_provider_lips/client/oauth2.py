@@ -7,7 +7,9 @@ the refresh token, falls back to the password grant when the refresh token is us
 (``invalid_grant``), and renews once more when the API answers 401. Page requests run on
 many threads, so renewals are serialised: the first thread renews, the others wait and use
 its token. Every token and secret is masked the moment it is read and redacted from
-messages; the token request goes only to the token URL, without following redirects.
+messages. The authenticator does not send requests itself: it is given a
+:class:`TokenRequest` (the requester's, with its retries), which sends the grant only to the
+token URL, without the API's credentials and without following redirects.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import requests
@@ -27,7 +30,6 @@ from airflow_provider_lips.client.settings import DEFAULT_TOKEN_URL
 from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError
 
 if TYPE_CHECKING:
-    from airflow_provider_lips.client.requester import Requester
     from airflow_provider_lips.client.settings import LipsClientSettings
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,15 @@ log = logging.getLogger(__name__)
 _RENEW_MARGIN_SECONDS = 60.0
 
 
-class _NoAuth(requests.auth.AuthBase):
-    """Keeps the session's own authenticator off the token request."""
+class TokenRequest(Protocol):
+    """Sends one grant: POST ``body`` as JSON to ``url``, retrying dropped connections and 5xx.
 
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return request
+    It must send no API credentials, follow no redirect (the body holds secrets) and return
+    a 400 or 401 answer rather than raise, since those carry the OAuth2 error code; ``what``
+    names the request in error messages.
+    """
+
+    def __call__(self, url: str, body: Mapping[str, str], *, what: str) -> requests.Response: ...
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,9 @@ class OAuth2Auth(LipsAuth):
         "and the connection's host"
     )
 
-    def __init__(self, settings: LipsClientSettings, requester: Requester) -> None:
-        super().__init__(settings, requester)
+    def __init__(self, settings: LipsClientSettings, send_token_request: TokenRequest) -> None:
+        super().__init__(settings)
+        self._send = send_token_request
         extra = settings.extra
         self.token_url: str = extra.get("token_url") or DEFAULT_TOKEN_URL
         self._client = {"client_id": str(extra["client_id"]), "client_secret": str(extra["client_secret"])}
@@ -73,11 +80,8 @@ class OAuth2Auth(LipsAuth):
         self._token: _Token | None = None
         self._seen: list[str] = []  # every token this process received, for redaction
 
-    def headers(self) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self.access_token()}"}
-        if self.settings.api_key:  # optional for LIPS: sent whenever the connection has one
-            headers["x-api-key"] = self.settings.api_key
-        return headers
+    def authorization(self) -> str:
+        return f"Bearer {self.access_token()}"
 
     def access_token(self) -> str:
         """A usable access token, obtained or renewed first if needed (one thread renews, the others wait)."""
@@ -100,8 +104,7 @@ class OAuth2Auth(LipsAuth):
     def secrets(self) -> list[str]:
         with self._lock:
             seen = list(self._seen)
-        key = [self.settings.api_key] if self.settings.api_key else []
-        return [self._client["client_secret"], self._user["password"], *key, *seen]
+        return [*super().secrets(), self._client["client_secret"], self._user["password"], *seen]
 
     # -- grants (called with the lock held) -------------------------------------------------
 
@@ -119,15 +122,8 @@ class OAuth2Auth(LipsAuth):
     def _grant(self, params: dict[str, str], *, refreshing: bool) -> _Token | None:
         """POST one grant and keep its token; None for a refresh token the server no longer takes."""
         sent_at = time.monotonic()
-        response = self.requester.send(
-            "POST",
-            self.token_url,
-            what=f"POST {self.token_url} ({params['grant_type']} grant)",
-            rate_limited=False,  # the vendor's 20/s is the API's; the token endpoint is another service
-            accept_statuses=(400, 401),
-            auth=_NoAuth(),
-            json={**params, **self._client},
-            allow_redirects=False,  # a redirect must not carry the secrets in the body elsewhere
+        response = self._send(
+            self.token_url, {**params, **self._client}, what=f"POST {self.token_url} ({params['grant_type']} grant)"
         )
         body = self._decode(response)
         if response.status_code < 300:
@@ -135,7 +131,7 @@ class OAuth2Auth(LipsAuth):
         error = str(body.get("error") or "")
         if refreshing and error == "invalid_grant":
             return None
-        message = self.requester.redact(self._rejection(response.status_code, error, refreshing))
+        message = self.redact(self._rejection(response.status_code, error, refreshing))
         raise LipsApiError(message, status=response.status_code)
 
     def _keep(self, body: dict[str, Any], sent_at: float) -> _Token:
@@ -169,7 +165,7 @@ class OAuth2Auth(LipsAuth):
         if not isinstance(body, dict):
             raise LipsResponseError(
                 f"The OAuth2 token endpoint {self.token_url} answered {response.status_code} with a body that is "
-                f"not a JSON object: {self.requester.excerpt(response.text)!r}; check extra 'token_url'."
+                f"not a JSON object: {self.excerpt(response.text)!r}; check extra 'token_url'."
             )
         return body
 

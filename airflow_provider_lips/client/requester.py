@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -14,7 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_lips import __version__
-from airflow_provider_lips.client.auth import AuthFactory, LipsAuth, build_auth
+from airflow_provider_lips.client.auth import LipsAuth
 from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.query import QueryParams, encode_query
 from airflow_provider_lips.client.ratelimit import RateLimiter
@@ -24,7 +24,6 @@ from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, Li
 
 log = logging.getLogger(__name__)
 
-_EXCERPT = 300
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 _HINTS = {
     403: "these credentials may not read this advertiser or campaign; ask LocaliQ to grant access",
@@ -44,6 +43,13 @@ class WalkAborted(Exception):
     """The walk a queued or retrying page request belonged to has already failed."""
 
 
+class _NoAuth(requests.auth.AuthBase):
+    """Keeps the session's own authenticator off a request to another service (a token endpoint)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class SecretSafeSession(requests.Session):
     """A session that drops ``x-api-key`` wherever requests drops ``Authorization``.
 
@@ -61,6 +67,9 @@ class SecretSafeSession(requests.Session):
 class Requester:
     """Send every LIPS request: one keep-alive session, the authenticator, a rate budget, retries.
 
+    ``auth`` adds the credentials (:mod:`airflow_provider_lips.client.auth`); the requester
+    asks it to refresh after a 401 and to redact its secrets from messages.
+
     ``rate_limiter`` is any object with ``acquire()`` and ``pause(seconds)``; by default an
     in-process pacer at the connection's ``requests_per_second``.
     """
@@ -71,15 +80,15 @@ class Requester:
     def __init__(
         self,
         settings: LipsClientSettings,
+        auth: LipsAuth,
         *,
         rate_limiter: RateBudget | None = None,
         retry_policy: RetryPolicy | None = None,
-        auth_factory: AuthFactory = build_auth,
     ) -> None:
         self.settings = settings
         self.rate_limiter: RateBudget = rate_limiter or RateLimiter(settings.requests_per_second)
         self.retry_policy = retry_policy or settings.retry_policy
-        self.auth: LipsAuth = auth_factory(settings, self)
+        self.auth = auth
 
     @cached_property
     def session(self) -> requests.Session:
@@ -99,13 +108,10 @@ class Requester:
             del self.__dict__["session"]
 
     def redact(self, text: str) -> str:
-        for secret in self.auth.secrets():
-            text = text.replace(secret, "***")
-        return text
+        return self.auth.redact(text)
 
     def excerpt(self, text: str) -> str:
-        text = self.redact(text.strip())
-        return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+        return self.auth.excerpt(text)
 
     def body_excerpt(self, text: str) -> str:
         """An excerpt of a 2xx body that may hold records, unless a PII policy forbids quoting it."""
@@ -184,6 +190,20 @@ class Requester:
                 time.sleep(wait)
             elif abort.wait(wait):
                 raise WalkAborted(what)
+
+    def send_token_request(self, url: str, body: Mapping[str, str], *, what: str) -> requests.Response:
+        """POST an OAuth2 grant (:class:`~airflow_provider_lips.client.oauth2.TokenRequest`): retried like any
+        request, but outside the API's rate budget, without its credentials, and not redirected."""
+        return self.send(
+            "POST",
+            url,
+            what=what,
+            rate_limited=False,  # the vendor's 20/s is the API's; the token endpoint is another service
+            accept_statuses=(400, 401),
+            auth=_NoAuth(),
+            json=dict(body),
+            allow_redirects=False,  # a redirect must not carry the secrets in the body elsewhere
+        )
 
     def api_error(self, what: str, response: requests.Response) -> LipsApiError:
         """A ``LipsApiError`` naming the status, the request, the server's reason and a hint."""

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from functools import cached_property
 from typing import Any
 
 import requests
 
 from airflow.sdk import BaseHook
+from airflow_provider_lips.client.auth import LipsAuth, TokenAuth
 from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS, Endpoint
 from airflow_provider_lips.client.handshake import tls_error
+from airflow_provider_lips.client.oauth2 import OAuth2Auth
 from airflow_provider_lips.client.paginator import Page, PagePaginator
 from airflow_provider_lips.client.query import QueryParams
 from airflow_provider_lips.client.ratebudget import SharedRateBudget, open_rate_budget
@@ -96,8 +98,20 @@ class LipsHook(BaseHook):
         )
 
     @cached_property
+    def authenticator(self) -> LipsAuth:
+        """The authenticator the connection's ``auth_type`` names (one of ``settings.AUTH_TYPES``); OAuth2's
+        sends its grants through this hook's requester, with its retries."""
+        settings = self.settings
+        if settings.auth_type == "oauth2":
+            return OAuth2Auth(settings, self._send_token_request)
+        return TokenAuth(settings)
+
+    def _send_token_request(self, url: str, body: Mapping[str, str], *, what: str) -> requests.Response:
+        return self.requester.send_token_request(url, body, what=what)
+
+    @cached_property
     def requester(self) -> Requester:
-        return Requester(self.settings, rate_limiter=self.rate_limiter, retry_policy=self._retry_policy)
+        return Requester(self.settings, self.authenticator, rate_limiter=self.rate_limiter, retry_policy=self._retry_policy)
 
     @cached_property
     def paginator(self) -> PagePaginator:
@@ -116,6 +130,7 @@ class LipsHook(BaseHook):
     def close(self) -> None:
         """Close the session and the budget this hook opened; a later request opens them again."""
         self.__dict__.pop("paginator", None)
+        self.__dict__.pop("authenticator", None)
         requester = self.__dict__.pop("requester", None)
         if requester is not None:
             requester.close()

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from airflow.sdk import Connection
+from airflow_provider_lips.client.auth import TokenAuth
 from airflow_provider_lips.client.requester import Requester
 from airflow_provider_lips.client.settings import parse_settings
 from tests.support import API_KEY, TOKEN
@@ -15,7 +16,8 @@ from tests.support import API_KEY, TOKEN
 
 def requester(base_url: str = "https://lips.example.com:8443", **extra: str) -> Requester:
     conn = Connection(conn_id="lips_test", conn_type="lips", host=base_url, password=TOKEN, extra=json.dumps(extra))
-    return Requester(parse_settings(conn, "lips_test"))
+    settings = parse_settings(conn, "lips_test")
+    return Requester(settings, TokenAuth(settings))
 
 
 def prepared(client: Requester, url: str) -> requests.PreparedRequest:
