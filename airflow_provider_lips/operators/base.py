@@ -19,12 +19,13 @@ from airflow.sdk import BaseOperator
 from airflow_provider_lips.client.endpoints import Endpoint
 from airflow_provider_lips.client.query import ContactInteractionFilters
 from airflow_provider_lips.client.settings import MAX_PER_PAGE
-from airflow_provider_lips.client.values import whole_or_given
+from airflow_provider_lips.client.values import parse_number, whole_or_given
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
 from airflow_provider_lips.output.partitions import DailyDestination
 from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, Redactor, parse_policy, read_key
 from airflow_provider_lips.pull.engine import Completeness, Pull, PullStats
+from airflow_provider_lips.pull.progress import DEFAULT_PROGRESS_INTERVAL
 from airflow_provider_lips.pull.window import TimeWindow, day_window, iso_duration, iso_utc, parse_lookback
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class LipsListOperator(BaseOperator):
         every field), a preset (``"pseudonymize"``, ``"drop"``) or a mapping from field path to
         ``keep``/``drop``/``hash``; JSON text of either also works (``{{ params.pii | tojson }}``).
     :param pii_key_conn_id: the connection whose password is the HMAC key, read only when the policy hashes.
+    :param progress_interval: seconds between the progress lines of a long pull (pages and records done of
+        the known total, rates, ETA); a pull shorter than this logs none. Default 10.
     """
 
     endpoint: ClassVar[Endpoint]
@@ -103,6 +106,7 @@ class LipsListOperator(BaseOperator):
         xcom_max_records: int = DEFAULT_XCOM_MAX_RECORDS,
         pii: str | Mapping[str, str] | None = None,
         pii_key_conn_id: str = DEFAULT_PII_KEY_CONN_ID,
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -149,6 +153,13 @@ class LipsListOperator(BaseOperator):
         self.xcom_max_records = xcom_max_records
         self.pii = pii
         self.pii_key_conn_id = pii_key_conn_id
+        interval = parse_number(progress_interval)
+        if interval is None or interval < 0:
+            raise LipsValidationError(
+                f"progress_interval must be a number of seconds (0 or more), got {progress_interval!r}; "
+                f"leave it unset for {DEFAULT_PROGRESS_INTERVAL:g}."
+            )
+        self.progress_interval = interval
         self._lineage_source: str | None = None
         self._lineage_outputs: list[str] = []
 
@@ -208,6 +219,7 @@ class LipsListOperator(BaseOperator):
             completeness=self.completeness,
             include_archived=self.include_archived,
             redactor=plan.redactor,
+            progress_interval=self.progress_interval,
         )
         started = time.monotonic()
         try:

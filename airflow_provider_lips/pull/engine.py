@@ -16,6 +16,7 @@ from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseEr
 from airflow_provider_lips.hooks.lips import LipsHook
 from airflow_provider_lips.pii import Redactor
 from airflow_provider_lips.pull import records as spelling
+from airflow_provider_lips.pull.progress import DEFAULT_PROGRESS_INTERVAL, PullProgress
 from airflow_provider_lips.pull.totals import TotalsCheck, TotalsUnavailable, totals_check
 from airflow_provider_lips.pull.window import TimeWindow, parse_timestamp
 
@@ -83,6 +84,7 @@ class Pull:
         completeness: Completeness = "fail",
         redactor: Redactor | None = None,
         include_archived: bool = False,
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
     ) -> None:
         self.hook = hook
         self.redactor = redactor
@@ -90,6 +92,7 @@ class Pull:
         self.filters = filters
         self.window = window
         self.include_archived = include_archived
+        self.progress = PullProgress(endpoint.name, interval=progress_interval)
         self.completeness: Completeness = completeness if endpoint.totals_path else "off"
         self.check: TotalsCheck = totals_check(filters)
         self.stats = PullStats()
@@ -103,6 +106,7 @@ class Pull:
         queries = [[*q, ("start_date", start_date), ("end_date", end_date)] for q in self.filters.queries()]
         if self.include_archived:
             queries += [[*q, ("archived", "true")] for q in queries]
+        self.progress.begin(len(queries))
         for number, params in enumerate(queries, 1):
             label = f"query {number}/{len(queries)} ({encode_query(params)})"
             if self.completeness == "off":
@@ -119,6 +123,7 @@ class Pull:
                 self._record_check(label, params, f"not checkable: {why}", walks=1)
                 continue
             self._checked_walks(params, sink, label, before)
+        self.progress.finish()
         return self.stats
 
     def _checked_walks(self, params: list[tuple[str, str]], sink: Sink, label: str, before: int) -> None:
@@ -218,10 +223,11 @@ class Pull:
                     sink(self.redactor.apply_all(kept) if self.redactor else kept)
                 stats.records += len(kept)
                 stats.pages += 1
-                log.info(
+                log.debug(
                     "%s: page %d of %d, %d kept, %d %s so far.",
                     label, page.number, page.total_pages, len(kept), stats.records, self.endpoint.name,
                 )
+                self.progress.page(tuple(params), page.number, page.total_pages, page.per_page, len(page.records))
         return distinct, fpd
 
     def _excerpt(self, record: Any) -> str:

@@ -163,7 +163,7 @@ def test_progress_and_summary_are_logged(
     lips_conn: LipsSandbox, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lips_conn.configure(max_per_page=10)
-    with caplog.at_level("INFO"):
+    with caplog.at_level("DEBUG"):  # each page at DEBUG; INFO has the progress every few seconds (tests/pull/test_progress.py)
         records = run(pull(per_page=10))
     total_pages = len([e for e in data_requests(lips_conn) if e["path"] == "/contact_interactions"])
     assert f"page 1 of {total_pages}, " in caplog.text and f"page {total_pages} of {total_pages}, " in caplog.text
