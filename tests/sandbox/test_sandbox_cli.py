@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,6 +69,18 @@ def test_the_default_port_is_not_airflows() -> None:
     from lips_sandbox.__main__ import _parser
 
     assert _parser().parse_args([]).port == 8765
+
+
+def test_help_shows_what_a_bare_start_serves() -> None:
+    """A new user reads the address, token, advertisers, dates and every switch's default from --help."""
+    wide = {**os.environ, "COLUMNS": "400"}  # no default wrapped in the middle
+    result = subprocess.run([sys.executable, "-m", "lips_sandbox", "--help"], capture_output=True, text=True, timeout=60, env=wide)
+    assert result.returncode == 0
+    for default in ("(default: 127.0.0.1)", "(default: 8765)", "(default: sandbox-token)", "(default: USA_1,USA_2,USA_3)",
+                    "(default: 5000)", "60 days before today", "(default: 100)", "(default: nested)"):
+        assert default in result.stdout, default
+    options = re.split(r"\n(?=  --)", result.stdout.split("\n  --", 1)[1])  # one chunk per option, name and help
+    assert len(options) > 40 and [option.split()[0] for option in options if "(default: " not in option] == []
 
 
 def test_cli_rejects_bad_settings() -> None:
