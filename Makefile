@@ -30,11 +30,11 @@ test: lint pytest
 
 # On the oldest Airflow, the tests that meet Airflow's own APIs (DAG parsing and a whole daily
 # run, operators, hooks, connections, loads through common-sql, object storage, lineage, install
-# metadata). The rest (sandbox, pure modules, multi-process rate budgets, fault storms, the
+# metadata, the README's first DAG). The rest (sandbox, pure modules, multi-process rate budgets, fault storms, the
 # real-deployment tests) does not depend on the Airflow release and runs once, in `make test`:
 # running it twice would push .ci/run past its time budget. Lint and types run once too.
 OLDEST_TESTS := tests/dags/test_dag_integrity.py tests/dags/test_daily_dag.py tests/operators tests/hooks \
-	tests/client tests/transfers tests/test_bad_input.py tests/test_s3.py tests/test_lineage.py tests/test_install.py
+	tests/client tests/transfers tests/output/test_s3.py tests/test_provider_info.py tests/test_readme.py
 
 test-oldest:
 	$(MAKE) pytest VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST) \
