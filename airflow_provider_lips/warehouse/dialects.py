@@ -1,0 +1,134 @@
+"""The SQL of each supported database (SQLite, PostgreSQL): what differs, and the statements built from a table spec."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.warehouse.schema import Column, ColumnKind
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+__all__ = ["DIALECTS", "Dialect", "dialect_of"]
+
+
+class Dialect(ABC):
+    """What differs between the supported databases; everything else is shared SQL."""
+
+    name: str
+    placeholder: str
+    types: ClassVar[Mapping[ColumnKind, str]]
+    distinct: str  # NULL-safe "differs from" operator
+
+    def param(self, kind: ColumnKind) -> str:
+        return self.placeholder
+
+    def timestamp(self, value: datetime) -> Any:
+        return value
+
+    @abstractmethod
+    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
+        """Open the load's transaction on a fresh connection."""
+
+    @abstractmethod
+    def columns(self, cursor: Any, table: str) -> set[str]:
+        """The column names ``table`` has now (tables made by older versions lack newer ones)."""
+
+    def create_table_sql(self, table: str, columns: Sequence[Column]) -> str:
+        definitions = ", ".join(
+            f"{c.name} {self.types[c.kind]}"
+            + (" NOT NULL" if c.not_null else "")
+            + (" PRIMARY KEY" if c.name == "id" else "")
+            for c in columns
+        )
+        return f"CREATE TABLE IF NOT EXISTS {table} ({definitions})"
+
+    def upsert_sql(self, table: str, columns: Sequence[Column], only_if: str) -> str:
+        """Insert a row, or update the row with its id when ``only_if`` holds."""
+        names = ", ".join(c.name for c in columns)
+        params = ", ".join(self.param(c.kind) for c in columns)
+        updates = ", ".join(f"{c.name} = excluded.{c.name}" for c in columns if c.name != "id")
+        return (
+            f"INSERT INTO {table} ({names}) VALUES ({params}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {only_if}"
+        )
+
+    def add_missing_columns(self, cursor: Any, table: str, columns: Sequence[Column]) -> None:
+        """Bring a table created by an older version up to date (new columns are nullable)."""
+        present = self.columns(cursor, table)
+        for column in columns:
+            if column.name not in present and not column.not_null:
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column.name} {self.types[column.kind]}")
+
+
+class _Sqlite(Dialect):
+    name = "sqlite"
+    placeholder = "?"
+    # INTEGER PRIMARY KEY is SQLite's 64-bit rowid alias; TIMESTAMP columns hold UTC
+    # text that sorts chronologically and that date()/julianday() understand.
+    types: ClassVar[Mapping[ColumnKind, str]] = {"bigint": "INTEGER", "text": "TEXT", "timestamp": "TIMESTAMP", "json": "TEXT"}
+    distinct = "IS NOT"
+
+    def timestamp(self, value: datetime) -> str:
+        utc = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return utc.isoformat(sep=" ", timespec="milliseconds")
+
+    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
+        # sqlite3 would otherwise open transactions implicitly and only before DML;
+        # IMMEDIATE takes the write lock up front instead of failing mid-file.
+        conn.isolation_level = None
+        cursor.execute("BEGIN IMMEDIATE")
+
+    def columns(self, cursor: Any, table: str) -> set[str]:
+        cursor.execute(f"PRAGMA table_info({table})")
+        return {row[1] for row in cursor.fetchall()}
+
+
+class _Postgres(Dialect):
+    name = "postgres"
+    placeholder = "%s"
+    types: ClassVar[Mapping[ColumnKind, str]] = {"bigint": "BIGINT", "text": "TEXT", "timestamp": "TIMESTAMPTZ", "json": "JSONB"}
+    distinct = "IS DISTINCT FROM"
+
+    def param(self, kind: ColumnKind) -> str:
+        # JSON goes over the wire as text; the cast works with psycopg2 and psycopg 3.
+        return "CAST(%s AS JSONB)" if kind == "json" else "%s"
+
+    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
+        # Concurrent loads (e.g. mapped tasks) would race on CREATE TABLE IF NOT EXISTS
+        # and could deadlock upserting the same contacts: serialise them per table.
+        conn.autocommit = False
+        for table in sorted(tables):
+            key = int.from_bytes(hashlib.sha256(table.encode()).digest()[:8], "big", signed=True)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def columns(self, cursor: Any, table: str) -> set[str]:
+        cursor.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s",
+            (table.lower(),),
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (_Sqlite(), _Postgres())}
+
+
+def dialect_of(hook: DbApiHook, sql_conn_id: str) -> Dialect:
+    """The dialect of the hook's database, or an error naming the connection when it has none."""
+    # The hook's connection type names the database on every provider version.
+    dialect = DIALECTS.get(hook.conn_type)
+    if dialect is None:
+        raise LipsValidationError(
+            f"sql_conn_id {sql_conn_id!r} is a {hook.conn_type!r} connection; the LIPS warehouse "
+            f"load supports {', '.join(sorted(DIALECTS))}"
+        )
+    if dialect is DIALECTS["sqlite"] and sqlite3.sqlite_version_info < (3, 24, 0):
+        raise LipsValidationError(f"SQLite {sqlite3.sqlite_version} lacks upsert; 3.24 or newer is needed")
+    return dialect
