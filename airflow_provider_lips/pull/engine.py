@@ -124,7 +124,22 @@ class Pull:
                 continue
             self._checked_walks(params, sink, label, before)
         self.progress.finish()
+        self._warn_empty_advertisers(queries)
         return self.stats
+
+    def _warn_empty_advertisers(self, queries: list[list[tuple[str, str]]]) -> None:
+        """An advertiser the server listed nothing for over the whole window may be a mistyped gmaid: say so, without
+        failing (an advertiser with no activity in the window looks the same)."""
+        start_date, end_date = self.window.server_dates()
+        for gmaid in self.filters.advertiser_ids:
+            param = ("global_master_advertiser_id", gmaid)
+            if not any(self.progress.served(tuple(params)) for params in queries if param in params):
+                log.warning(
+                    "global_master_advertiser_id %r: LIPS listed no %s for it from %s to %s (the server dates around the "
+                    "window). Check the gmaid (e.g. 'USA_1': a typo or another region's id looks like this) and that these "
+                    "credentials may read it; an advertiser without activity in the window also looks like this.",
+                    gmaid, self.endpoint.name, start_date, end_date,
+                )
 
     def _checked_walks(self, params: list[tuple[str, str]], sink: Sink, label: str, before: int) -> None:
         """Walk once between two totals calls, twice if the list moved; fail or warn if it kept moving."""

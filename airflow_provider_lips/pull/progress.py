@@ -61,6 +61,11 @@ class PullProgress:
             self._pages_at_last_line = self._done_pages()
             log.info("Progress: %s", self.describe(now))
 
+    def served(self, query: Hashable) -> int:
+        """Records the server listed for ``query`` (each page once), whether or not the window kept them."""
+        state = self._by_query.get(query)
+        return sum(state.records.values()) if state else 0
+
     def finish(self) -> None:
         """After a pull that logged progress, one last line at 100 % (unless the last one was), so the log
         ends where the pull did."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lips_sandbox import LipsSandbox
-from tests.support import data_requests, pull, run
+from tests.support import pull, run
 
 CHECK = "Check the gmaid"
 
