@@ -57,7 +57,9 @@ class LipsListOperator(BaseOperator):
     and the XCom value is a small manifest describing the file.
 
     :param lips_conn_id: the LIPS connection.
-    :param global_master_advertiser_id: one or more gmaids (``USA_1``); this or the campaign id is required.
+    :param global_master_advertiser_id: one or more gmaids (``USA_1``); this or the campaign id is required. A list,
+        or one string of comma-separated gmaids (``"USA_1,USA_2"``, as a template renders a joined list): either way
+        each gmaid is pulled as a query of its own and the records are merged.
     :param global_master_campaign_id: one or more gmcids (``USA_3115232``).
     :param window_start: inclusive start; defaults to the run's ``data_interval_start``.
     :param window_end: exclusive end; defaults to the run's ``data_interval_end``.

@@ -1,4 +1,5 @@
-"""An advertiser the server lists nothing for over a whole window gets a warning naming it (the run stays green)."""
+"""An advertiser the server lists nothing for over a whole window gets a warning naming it (the run stays green);
+a comma-joined gmaid string is several advertisers, each pulled as a query of its own (docs/troubleshooting.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lips_sandbox import LipsSandbox
-from tests.support import pull, run
+from tests.support import data_requests, pull, run
 
 CHECK = "Check the gmaid"
 
@@ -30,6 +31,20 @@ def test_an_unknown_gmaid_gives_a_warning_that_names_it(
     [warning] = warnings_about(caplog, capsys)
     assert warning.startswith("global_master_advertiser_id 'USA_999': LIPS listed no interactions for it from 2026-11-19 to 2026-11-22")
     assert "Check the gmaid" in warning and "credentials may read it" in warning
+
+
+def test_a_comma_joined_string_is_several_advertisers_and_only_the_empty_one_is_named(
+    lips_conn: LipsSandbox, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_lips"):
+        joined = run(pull(global_master_advertiser_id="USA_1,USA_999"))
+    warned = warnings_about(caplog, capsys)
+    listed = run(pull(global_master_advertiser_id=["USA_1", "USA_999"]))
+    alone = run(pull(global_master_advertiser_id="USA_1"))
+    assert joined == listed == alone and alone  # the same records as the list: USA_1's
+    asked = {value for entry in data_requests(lips_conn) for value in entry["params"]["global_master_advertiser_id"]}
+    assert asked == {"USA_1", "USA_999"}  # one gmaid per request: the string was split, never sent whole
+    assert [w.partition(":")[0] for w in warned] == ["global_master_advertiser_id 'USA_999'"]
 
 
 def test_an_advertiser_with_interactions_gets_no_warning(
