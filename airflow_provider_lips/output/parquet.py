@@ -1,0 +1,511 @@
+"""Parquet output: records to typed, zstd-compressed row groups, and back to the records as sent.
+
+The schema and how a record maps to a row are :mod:`airflow_provider_lips.output.parquet_schema`'s.
+Writing converts each batch the pull delivers into Arrow at once (the records can then be
+freed) and buffers the batches of each file until a row group is full; the buffers of all
+files one pull writes share one byte bound, so memory stays flat however many records a day holds.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from typing import IO, TYPE_CHECKING, Any
+
+import msgspec
+
+from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.output.parquet_schema import EXTRA, FIELDS, SCHEMA_FINGERPRINT, SCHEMA_VERSION, Field
+from airflow_provider_lips.pull.records import plain_event_type
+from airflow_provider_lips.pull.window import parse_timestamp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "BUFFER_BYTES",
+    "CONVERT_ROWS",
+    "METADATA_FINGERPRINT",
+    "METADATA_VERSION",
+    "ROW_GROUP_ROWS",
+    "ParquetFiles",
+    "arrow_schema",
+    "is_parquet",
+    "read_records",
+    "require_pyarrow",
+]
+
+MAGIC = b"PAR1"
+# Rows per row group when memory allows: large enough for readers to skip and prune well.
+ROW_GROUP_ROWS = 131_072
+# Arrow bytes buffered across every file of one pull before the largest buffer is written out.
+BUFFER_BYTES = 8 * 1024 * 1024
+# Records held as Python values across every file of one pull before the largest share becomes Arrow.
+CONVERT_ROWS = 4096
+METADATA_VERSION = b"lips.schema_version"
+METADATA_FINGERPRINT = b"lips.schema_fingerprint"
+_INT64 = (-(2**63), 2**63 - 1)
+_CANONICAL_TIME = re.compile(r"(\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)\.(\d{3})Z")
+_EPOCH = date(1970, 1, 1)
+_ABSENT = object()
+_encode_json = msgspec.json.Encoder().encode
+_decode_json = msgspec.json.Decoder().decode
+
+
+def require_pyarrow() -> None:
+    """Fail with the extra to install when pyarrow is missing (before any request)."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise LipsValidationError(
+            "output_format 'parquet' needs pyarrow, which is not installed: pip install 'airflow-provider-lips[parquet]'."
+        ) from None
+
+
+def is_parquet(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is Parquet (its magic number), whatever its name."""
+    return head[:4] == MAGIC
+
+
+@lru_cache(maxsize=1)
+def arrow_schema() -> pa.Schema:
+    """The Arrow schema of :data:`FIELDS`, with the schema version in its metadata."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [pa.field(field.name, _arrow_type(field)) for field in FIELDS] + [pa.field(EXTRA, pa.string())],
+        metadata={METADATA_VERSION: str(SCHEMA_VERSION).encode(), METADATA_FINGERPRINT: SCHEMA_FINGERPRINT.encode()},
+    )
+
+
+def _arrow_type(field: Field) -> pa.DataType:
+    import pyarrow as pa
+
+    if field.kind in ("struct", "list"):
+        struct = pa.struct([pa.field(child.name, _arrow_type(child)) for child in field.children] + [pa.field(EXTRA, pa.string())])
+        # Lists' items are named 'element', as Parquet readers name them: the schema read back is this one.
+        return struct if field.kind == "struct" else pa.list_(pa.field("element", struct))
+    return {
+        "int64": pa.int64(),
+        "string": pa.string(),
+        "event_type": pa.string(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("ms", tz="UTC"),
+    }[field.kind]
+
+
+# -- records -> columns -------------------------------------------------------------------------
+
+
+class _Column(ABC):
+    """The buffered values of one column; ``append`` says whether the typed value is the value as sent."""
+
+    # A value of exactly this type is stored as it is (the caller may append it to ``values`` directly).
+    plain_type: type | None = None
+
+    def __init__(self, field: Field) -> None:
+        self.field = field
+        self.values: list[Any] = []
+
+    @abstractmethod
+    def append(self, value: Any) -> bool: ...
+
+    def append_absent(self) -> None:
+        self.values.append(None)
+
+    def finish(self, arrow_type: pa.DataType) -> pa.Array:
+        import pyarrow as pa
+
+        array = pa.array(self.values, arrow_type)
+        self.values.clear()
+        return array
+
+    def decode(self, value: Any) -> Any:
+        """The JSON value of a non-null typed value read back."""
+        return value
+
+
+class _Int(_Column):
+    def append(self, value: Any) -> bool:
+        if type(value) is int and _INT64[0] <= value <= _INT64[1]:
+            self.values.append(value)
+            return True
+        if type(value) is str and value.isascii() and value.isdigit() and int(value) <= _INT64[1]:
+            self.values.append(int(value))  # an id sent as text: typed for queries, the text in extra_json
+        else:
+            self.values.append(None)
+        return False
+
+
+class _Typed(_Column):
+    """A column whose values are exact when they have one Python type (text, booleans)."""
+
+    def __init__(self, field: Field, python_type: type) -> None:
+        super().__init__(field)
+        self.plain_type = python_type
+
+    def append(self, value: Any) -> bool:
+        if type(value) is self.plain_type:
+            self.values.append(value)
+            return True
+        self.values.append(None)
+        return False
+
+
+class _EventType(_Column):
+    def append(self, value: Any) -> bool:
+        if type(value) is not str:
+            self.values.append(None)
+            return False
+        plain = plain_event_type(value)
+        self.values.append(plain)
+        return plain == value
+
+
+class _Timestamp(_Column):
+    """Epoch milliseconds; exact when the text is LIPS's own form, ``2021-09-06T16:16:08.000Z``."""
+
+    def append(self, value: Any) -> bool:
+        if type(value) is not str:
+            self.values.append(None)
+            return False
+        found = _CANONICAL_TIME.fullmatch(value)
+        if found:
+            day, hours, minutes, seconds, millis = found.groups()
+            try:
+                self.values.append(
+                    _day_ms(day) + int(hours) * 3_600_000 + int(minutes) * 60_000 + int(seconds) * 1000 + int(millis)
+                )
+                return True
+            except ValueError:  # a day that does not exist
+                pass
+        try:
+            moment = parse_timestamp(value)
+        except (ValueError, OverflowError):
+            self.values.append(None)
+            return False
+        self.values.append(round(moment.timestamp() * 1000))
+        return False
+
+    def decode(self, value: Any) -> Any:
+        moment: datetime = value.astimezone(timezone.utc)
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _day_ms(day: str) -> int:
+    return (date.fromisoformat(day) - _EPOCH).days * 86_400_000
+
+
+class _Struct(_Column):
+    """An object: typed children, and ``extra_json`` for what they do not reproduce.
+
+    ``append`` runs once per object of every record written, the writer's hot loop. It is
+    generated once per struct as straight-line code (as ``dataclasses`` generates
+    ``__init__``): a child whose value has the column's plain Python type is appended
+    inline; anything else goes through the child's own ``append``, and what that cannot
+    reproduce exactly lands in ``extra_json``.
+    """
+
+    def __init__(self, field: Field) -> None:
+        super().__init__(field)
+        self.children = [_column(child) for child in field.children]
+        self.known = frozenset(name for child in field.children for name in child.names)
+        self.extras: list[bytes | None] = []
+        self.valid: list[bool] = []
+        self.append = self._compile()  # type: ignore[method-assign,assignment]
+
+    def append(self, value: Any) -> bool:
+        raise NotImplementedError  # replaced in __init__ by the generated code
+
+    def _compile(self) -> Callable[[Any], bool]:
+        scope: dict[str, Any] = {
+            "ABSENT": _ABSENT, "KNOWN": self.known, "encode": _encode_json, "spelled": _spelled,
+            "extras_append": self.extras.append, "valid_append": self.valid.append, "INT64": _INT64,
+        }  # fmt: skip
+        lines = [
+            "def append(value):",
+            "    if type(value) is not dict:",
+            "        valid_append(False)",
+            "        return False",
+            "    extras = {}",
+            "    get = value.get",
+        ]
+        for index, column in enumerate(self.children):
+            names = column.field.names
+            scope[f"column{index}"] = column
+            scope[f"put{index}"] = column.values.append
+            scope[f"append{index}"] = column.append
+            scope[f"absent{index}"] = column.append_absent
+            scope[f"type{index}"] = column.plain_type
+            indent = "    "
+            if len(names) > 1:
+                # The documented spelling alone takes the inline path; any other spelling the generic one.
+                others = " or ".join(f"{name!r} in value" for name in names[1:])
+                lines += [
+                    f"    if {names[0]!r} not in value or {others}:",
+                    f"        spelled(value, {names!r}, column{index}, extras)",
+                    "    else:",
+                ]
+                indent = "        "
+            name = names[0]
+            lines.append(f"{indent}sent = get({name!r}, ABSENT)")
+            if column.plain_type is not None:
+                lines += [f"{indent}if type(sent) is type{index}:", f"{indent}    put{index}(sent)", f"{indent}el"]
+            else:
+                lines.append(indent)
+            lines[-1] += "if sent is ABSENT:"
+            lines += [
+                f"{indent}    absent{index}()",
+                f"{indent}elif not append{index}(sent):",
+                f"{indent}    extras[{name!r}] = sent",
+            ]
+        lines += [
+            "    if not value.keys() <= KNOWN:",
+            "        for key in value:",
+            "            if key not in KNOWN:",
+            "                extras[key] = value[key]",
+            "    extras_append(encode(extras) if extras else None)",
+            "    valid_append(True)",
+            "    return True",
+        ]
+        exec(compile("\n".join(lines), f"<parquet writer of {self.field.name}>", "exec"), scope)
+        function: Callable[[Any], bool] = scope["append"]
+        return function
+
+    def append_absent(self) -> None:
+        # The children hold the present objects only (a record has one per-type object of five);
+        # finish() spreads them over the rows.
+        self.valid.append(False)
+
+    def finish(self, arrow_type: pa.DataType) -> pa.Array:
+        import pyarrow as pa
+
+        arrays = [column.finish(arrow_type.field(i).type) for i, column in enumerate(self.children)]
+        arrays.append(pa.array(self.extras, pa.string()))
+        mask = None
+        if not all(self.valid):
+            positions = pa.array(_positions(self.valid), pa.int32())
+            arrays = [array.take(positions) for array in arrays]
+            mask = pa.array([not valid for valid in self.valid], pa.bool_())
+        self.extras.clear()
+        self.valid.clear()
+        return pa.StructArray.from_arrays(arrays, fields=list(arrow_type), mask=mask)
+
+    def decode(self, value: Any) -> Any:
+        extra = value.get(EXTRA)
+        extras: dict[str, Any] = _decode_json(extra) if extra else {}
+        record: dict[str, Any] = {}
+        for column in self.children:
+            typed = value.get(column.field.name)
+            if typed is None or (extras and any(name in extras for name in column.field.names)):
+                continue
+            record[column.field.name] = column.decode(typed)
+        record.update(extras)
+        return record
+
+
+class _List(_Column):
+    """A list of objects; inexact as a whole when any element is not an object."""
+
+    def __init__(self, field: Field) -> None:
+        super().__init__(field)
+        self.element = _Struct(Field(field.name, "struct", field.doc, children=field.children))
+        self.offsets = [0]
+        self.valid: list[bool] = []
+
+    def append(self, value: Any) -> bool:
+        if type(value) is not list:
+            self.append_absent()
+            return False
+        exact = True
+        for item in value:
+            exact = self.element.append(item) and exact
+        self.offsets.append(self.offsets[-1] + len(value))
+        self.valid.append(True)
+        return exact
+
+    def append_absent(self) -> None:
+        self.offsets.append(self.offsets[-1])
+        self.valid.append(False)
+
+    def finish(self, arrow_type: pa.DataType) -> pa.Array:
+        import pyarrow as pa
+
+        values = self.element.finish(arrow_type.value_type)
+        mask = None if all(self.valid) else pa.array([not valid for valid in self.valid], pa.bool_())
+        array = pa.ListArray.from_arrays(pa.array(self.offsets, pa.int32()), values, type=arrow_type, mask=mask)
+        self.offsets, self.valid = [0], []
+        return array
+
+    def decode(self, value: Any) -> Any:
+        return [self.element.decode(item) for item in value]
+
+
+def _spelled(value: dict[str, Any], names: tuple[str, ...], column: _Column, extras: dict[str, Any]) -> None:
+    """A field sent under another spelling than its column's, or under several: each as sent into ``extras``."""
+    present = [name for name in names if name in value]
+    if not present:
+        column.append_absent()
+        return
+    column.append(value[present[0]])
+    for name in present:
+        extras[name] = value[name]  # the typed column is then not rendered back under its own name
+
+
+def _positions(valid: list[bool]) -> list[int | None]:
+    """Per row, the index of its object among the present ones, or None."""
+    positions: list[int | None] = []
+    present = 0
+    for is_valid in valid:
+        if is_valid:
+            positions.append(present)
+            present += 1
+        else:
+            positions.append(None)
+    return positions
+
+
+def _column(field: Field) -> _Column:
+    if field.kind == "struct":
+        return _Struct(field)
+    if field.kind == "list":
+        return _List(field)
+    if field.kind == "int64":
+        return _Int(field)
+    if field.kind == "timestamp":
+        return _Timestamp(field)
+    if field.kind == "event_type":
+        return _EventType(field)
+    return _Typed(field, bool if field.kind == "bool" else str)
+
+
+def _record_columns() -> _Struct:
+    return _Struct(Field("record", "struct", "one interaction", children=FIELDS))
+
+
+def _to_batch(columns: _Struct) -> pa.RecordBatch:
+    """The rows appended to ``columns`` as one Arrow batch of :func:`arrow_schema`; ``columns`` is emptied."""
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    return pa.RecordBatch.from_struct_array(columns.finish(pa.struct(list(schema)))).replace_schema_metadata(schema.metadata)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class ParquetFiles:
+    """The Parquet writers of one pull, one per open file, sharing two memory bounds.
+
+    :meth:`writer` wraps an open binary handle (an atomic write's temporary object). A writer
+    appends records to column lists and turns them into an Arrow batch every
+    ``convert_rows`` records (one conversion per page would cost more than the records' own
+    encoding); the Arrow batches wait for a full row group of ``row_group_rows``. When the
+    writers together hold more than ``convert_rows`` unconverted records, or more than
+    ``buffer_bytes`` of Arrow data, the largest is converted, or written out as a row group.
+    """
+
+    def __init__(
+        self, row_group_rows: int = ROW_GROUP_ROWS, buffer_bytes: int = BUFFER_BYTES, convert_rows: int = CONVERT_ROWS
+    ) -> None:
+        require_pyarrow()
+        self.row_group_rows = row_group_rows
+        self.buffer_bytes = buffer_bytes
+        self.convert_rows = convert_rows
+        self._writers: list[_ParquetFile] = []
+
+    def writer(self, handle: IO[bytes]) -> _ParquetFile:
+        file = _ParquetFile(self, handle)
+        self._writers.append(file)
+        return file
+
+    def _grown(self) -> None:
+        while sum(file.pending for file in self._writers) >= self.convert_rows:
+            max(self._writers, key=lambda file: file.pending).convert()
+        while sum(file.nbytes for file in self._writers) > self.buffer_bytes:
+            max(self._writers, key=lambda file: file.nbytes).flush()
+
+
+class _ParquetFile:
+    """One Parquet file being written: records -> column lists -> Arrow batches -> row groups."""
+
+    def __init__(self, files: ParquetFiles, handle: IO[bytes]) -> None:
+        import pyarrow.parquet as pq
+
+        self.files = files
+        self.columns = _record_columns()
+        self.pending = 0
+        self.batches: list[pa.RecordBatch] = []
+        self.rows = 0
+        self.nbytes = 0
+        self.writer = pq.ParquetWriter(
+            handle, arrow_schema(), compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True
+        )
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        append = self.columns.append
+        for record in records:
+            append(record)
+        self.pending += len(records)
+        self.files._grown()
+
+    def convert(self) -> None:
+        """Turn the records appended so far into an Arrow batch."""
+        if self.pending:
+            batch = _to_batch(self.columns)
+            self.batches.append(batch)
+            self.pending = 0
+            self.rows += batch.num_rows
+            self.nbytes += batch.nbytes
+            if self.rows >= self.files.row_group_rows:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered batches as one row group."""
+        import pyarrow as pa
+
+        self.convert()
+        if self.batches:
+            self.writer.write_table(pa.Table.from_batches(self.batches), row_group_size=self.rows)
+        self.batches, self.rows, self.nbytes = [], 0, 0
+
+    def close(self) -> None:
+        """Write what is buffered, then the footer; the file is complete."""
+        self.flush()
+        self.writer.close()
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def read_records(handle: IO[bytes], batch_rows: int = 4096) -> Iterator[dict[str, Any]]:
+    """The records a Parquet file written by :class:`ParquetFiles` holds, as the API sent them.
+
+    Reads ``batch_rows`` at a time, so memory does not grow with the file; a file of another
+    schema version than this reader's fails clearly.
+    """
+    require_pyarrow()
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(handle)
+    except Exception as err:
+        raise LipsValidationError(f"not a readable Parquet file: {err}") from err
+    _check_version(parquet.schema_arrow.metadata or {})
+    columns = _record_columns()
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        for row in batch.to_pylist():
+            yield columns.decode(row)
+
+
+def _check_version(metadata: Mapping[bytes, bytes]) -> None:
+    version = metadata.get(METADATA_VERSION, b"").decode() or "none"
+    if version != str(SCHEMA_VERSION):
+        raise LipsValidationError(
+            f"the Parquet file has schema version {version}, this provider reads version {SCHEMA_VERSION}: "
+            f"load it with the provider version that wrote it, or re-pull its window."
+        )

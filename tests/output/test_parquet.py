@@ -1,0 +1,142 @@
+"""The Parquet file format itself: lossless round trip, typed columns, pinned schema, bounded buffers."""
+
+from __future__ import annotations
+
+import io
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.output.formats import check_output_format, resolve_output_format
+from airflow_provider_lips.output.parquet import ParquetFiles, arrow_schema, read_records
+from airflow_provider_lips.output.parquet_schema import FIELDS, SCHEMA_FINGERPRINT, SCHEMA_VERSION, Field, describe, fingerprint
+from lips_sandbox import generate_interactions
+from lips_sandbox.shapes import Presentation, present
+from tests.hostile_records import hostile_interactions
+from tests.support import DATA_END, DATA_START, SAMPLE_INTERACTION
+
+
+def write(records: list[dict[str, Any]], batch: int = 100, **bounds: int) -> bytes:
+    buffer = io.BytesIO()
+    file = ParquetFiles(**bounds).writer(buffer)
+    for start in range(0, len(records), batch):
+        file.write(records[start : start + batch])
+    file.close()
+    return buffer.getvalue()
+
+
+def read(data: bytes) -> list[dict[str, Any]]:
+    return list(read_records(io.BytesIO(data)))
+
+
+def test_the_schema_cannot_change_without_a_new_version() -> None:
+    # Changing FIELDS changes the fingerprint: bump SCHEMA_VERSION and pin the new fingerprint beside it.
+    assert (SCHEMA_VERSION, fingerprint()) == (SCHEMA_VERSION, SCHEMA_FINGERPRINT), (
+        f"the Parquet schema changed: bump SCHEMA_VERSION and set SCHEMA_FINGERPRINT = {fingerprint()!r}"
+    )
+    changed = (*FIELDS[:-1], Field("contact", "struct", "x", children=FIELDS[-1].children[:-1]))
+    assert fingerprint(changed) != SCHEMA_FINGERPRINT
+
+
+def test_every_file_says_its_schema_version_and_types_the_documented_fields() -> None:
+    data = write([SAMPLE_INTERACTION])
+    schema = pq.read_schema(io.BytesIO(data))
+    assert schema.metadata[b"lips.schema_version"] == str(SCHEMA_VERSION).encode()
+    assert str(schema.field("id").type) == "int64"
+    assert str(schema.field("occurred_at").type) == "timestamp[ms, tz=UTC]"
+    assert str(schema.field("contact").type.field("phone_numbers").type) == (
+        "list<element: struct<phone_type: string, phone_number: string, extra_json: string>>"
+    )
+    assert schema.equals(arrow_schema(), check_metadata=False)
+    assert {row[0] for row in describe()} >= {"contact.phone_numbers[].phone_number", "chat.transcript[].message", "extra_json"}
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_sandbox_records_and_every_documented_spelling_come_back_exactly_as_sent() -> None:
+    records = generate_interactions(seed=3, count=3000, start=DATA_START, end=DATA_END)
+    variants = [
+        Presentation(event_type_style="class", occurred_field="occured_at", contacts_without_id=0.3, phone_extensions=0.3),
+        Presentation(timestamp_offset_hours=-8),
+    ]
+    served = records + [present(record, style) for style in variants for record in records[:500]]
+    served.append({**SAMPLE_INTERACTION, "referrer_type": "PAID", "refer_type": "PAID", "occured_at": SAMPLE_INTERACTION["occurred_at"]})
+    data = write(served)
+    assert read(data) == served
+    table = pq.read_table(io.BytesIO(data), columns=["occurred_at", "event_type"])
+    # One column each, whatever the spelling: class-style types read as plain, offsets as UTC instants.
+    assert set(table.column("event_type").to_pylist()) <= {"call", "form", "chat", "booking"}
+    assert table.column("occurred_at").null_count == 0
+
+
+def test_hostile_text_nested_undocumented_fields_and_odd_types_survive() -> None:
+    records = hostile_interactions(generate_interactions(seed=5, count=1, start=DATA_START, end=DATA_END)[0], 9_000_000)
+    data = write(records, batch=3)
+    assert read(data) == records
+    row = pq.read_table(io.BytesIO(data)).slice(len(records) - 2, 1).to_pylist()[0]
+    assert row["master_advertiser_id"] == 2**62
+    assert row["contact"]["id"] == int(records[-2]["contact"]["id"])  # typed for queries; the text kept in extra_json
+    assert '"id":"' in row["contact"]["extra_json"]
+
+
+def test_memory_bounds_cut_row_groups_but_never_records() -> None:
+    records = generate_interactions(seed=4, count=5000, start=DATA_START, end=DATA_END)
+    data = write(records, row_group_rows=1500, buffer_bytes=1 << 30, convert_rows=400)
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert metadata.num_rows == 5000 and metadata.num_row_groups == 4
+    assert read(data) == records
+    small = write(records, buffer_bytes=256 * 1024, convert_rows=500)
+    assert pq.ParquetFile(io.BytesIO(small)).metadata.num_row_groups > 4
+    assert read(small) == records
+
+
+def test_a_day_without_records_is_a_valid_empty_file() -> None:
+    data = write([])
+    assert pq.read_table(io.BytesIO(data)).num_rows == 0 and read(data) == []
+
+
+def test_a_file_of_another_schema_version_fails_clearly() -> None:
+    table = pq.read_table(io.BytesIO(write([SAMPLE_INTERACTION])))
+    buffer = io.BytesIO()
+    pq.write_table(table.replace_schema_metadata({b"lips.schema_version": b"0"}), buffer)
+    with pytest.raises(LipsValidationError, match="schema version 0, this provider reads version 1"):
+        read(buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("output_format", "destination", "expected"),
+    [
+        (None, "file:///lake/x.parquet", "parquet"),
+        (None, "file:///lake/x.jsonl", "jsonl"),
+        ("", "file:///lake/x.PARQUET", "parquet"),
+        ("jsonl", "file:///lake/x.parquet", "jsonl"),
+        ("Parquet", "file:///lake/x.jsonl", "parquet"),
+    ],
+)
+def test_the_argument_overrides_the_suffix(output_format: str | None, destination: str, expected: str) -> None:
+    assert resolve_output_format(output_format, destination) == expected
+
+
+@pytest.mark.parametrize("value", ["csv", "json", 1, ["parquet"]])
+def test_an_unknown_format_is_refused_naming_the_parameter(value: object) -> None:
+    with pytest.raises(LipsValidationError, match=r"output_format must be one of \['jsonl', 'parquet'\]"):
+        check_output_format(value)
+
+
+def test_parquet_without_a_destination_or_without_pyarrow_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(LipsValidationError, match="output_format 'parquet' needs a destination"):
+        resolve_output_format("parquet", None)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(LipsValidationError, match=r"pip install 'airflow-provider-lips\[parquet\]'"):
+        resolve_output_format(None, "file:///lake/x.parquet")
+
+
+def test_timestamps_are_utc_instants_with_milliseconds() -> None:
+    record = {**SAMPLE_INTERACTION, "created_at": "2021-09-06T09:18:42.505-07:00"}
+    table = pq.read_table(io.BytesIO(write([record])))
+    assert table.column("created_at").to_pylist() == [datetime(2021, 9, 6, 16, 18, 42, 505000, tzinfo=timezone.utc)]
+    assert read(write([record])) == [record]
