@@ -21,17 +21,32 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+# tests.support imports nothing of Airflow's, so it may come before the environment below.
+from tests.support import (
+    API_KEY,
+    DAGS_FOLDER,
+    DATA_END,
+    DATA_START,
+    PG,
+    TOKEN,
+    PostgresSchema,
+    RedisServer,
+    free_port,
+    lips_connection,
+    postgres_unreachable,
+    require_postgres,
+    wait_until,
+)
+
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lips-airflow-home-"))
-REPO = Path(__file__).resolve().parents[1]
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 # Airflow reads its configuration on first import: point it at a throwaway home before that.
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "airflow_provider_lips" / "example_dags")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
 os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
@@ -39,10 +54,6 @@ os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
 os.environ["LIPS_RATE_BUDGET_DIR"] = str(_AIRFLOW_HOME / "rate-budget")
 
 from lips_sandbox import LipsSandbox, generate_interactions  # noqa: E402
-from tests.support import API_KEY, PG, TOKEN, PostgresSchema, RedisServer, lips_connection  # noqa: E402
-
-DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-DATA_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="session")
@@ -73,16 +84,10 @@ def airflow_db() -> Path:
     return _AIRFLOW_HOME
 
 
-@pytest.fixture(scope="session")
-def postgres_unreachable() -> str | None:
+@pytest.fixture(scope="session", name="postgres_unreachable")
+def postgres_unreachable_once() -> str | None:
     """Why PostgreSQL cannot be used, or None when it can; checked once per session."""
-    import psycopg
-
-    try:
-        psycopg.connect(**PG, connect_timeout=3).close()
-    except psycopg.Error as exc:
-        return f"PostgreSQL at {PG['host']}:{PG['port']} (database {PG['dbname']}) is unreachable: {exc}"
-    return None
+    return postgres_unreachable()
 
 
 @pytest.fixture
@@ -91,10 +96,7 @@ def postgres_schema(postgres_unreachable: str | None) -> Iterator[PostgresSchema
 
     Skips when PostgreSQL is down, unless ``LIPS_REQUIRE_POSTGRES=1`` makes that a failure.
     """
-    if postgres_unreachable:
-        if os.environ.get("LIPS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{postgres_unreachable} (LIPS_REQUIRE_POSTGRES=1)")
-        pytest.skip(f"{postgres_unreachable}; set LIPS_REQUIRE_POSTGRES=1 to fail instead")
+    require_postgres(postgres_unreachable)
     import psycopg
 
     schema = PostgresSchema(f"lips_test_{uuid.uuid4().hex[:12]}")
@@ -107,13 +109,10 @@ def postgres_schema(postgres_unreachable: str | None) -> Iterator[PostgresSchema
             admin.execute(f"DROP SCHEMA {schema.name} CASCADE")
 
 
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """Its own redis-server (no persistence), stopped at the end of the test, failures included."""
     import socket
-
-    from tests.deployment.harness import free_port, wait_until
 
     port = free_port()
     process = subprocess.Popen(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
 
 if TYPE_CHECKING:
     from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
@@ -16,10 +22,64 @@ REPO = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = REPO / "airflow_provider_lips" / "example_dags"
 TOKEN = "tok-3f9c1e7a5b"
 API_KEY = "key-8d2b6c4e0a"
-# A day and a week inside the session's November 2026 data (tests/conftest.py).
+# The session's data (fixture ``interactions`` in tests/conftest.py) spans [DATA_START, DATA_END);
+# a day and a week inside it.
+DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+DATA_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
 DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
 WEEK = (datetime(2026, 11, 10, tzinfo=timezone.utc), datetime(2026, 11, 17, tzinfo=timezone.utc))
+# The shared PostgreSQL server (trust authentication): the tests' schemas and the deployments' databases live there.
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+T = TypeVar("T")
+# The tables the load writes (tests/transfers).
+TABLES = ("lips_contact_interactions", "lips_contacts")
+# The transfers fixtures ``interaction`` and ``jsonl`` (tests/transfers/conftest.py), as tests annotate them.
+Interaction = Callable[..., dict[str, Any]]
+Jsonl = Callable[..., Path]
+
+# One interaction shaped like the seed's sample response, plus the fields later API versions add.
+SAMPLE_INTERACTION: dict[str, Any] = {
+    "id": 4314774,
+    "contact_id": 2197617,
+    "global_master_advertiser_id": "USA_1",
+    "global_master_campaign_id": "USA_3115232",
+    "campaign_name": "LSS Test Campaign",
+    "channel": "search",
+    "refer_type": "UNKNOWN",
+    "refer_source": "PAID",
+    "influencing_campaign": "",
+    "created_at": "2021-09-06T16:18:42.505Z",
+    "occurred_at": "2021-09-06T16:16:08.000Z",
+    "display_name": "S ELIGIO",
+    "event_type": "call",
+    "sub_type": None,
+    "external_source": "capture",
+    "page_url": None,
+    "archived_at": None,
+    "call": {"duration": 184, "caller_number": "+13184227453", "recording_url": "https://example.invalid/r.mp3"},
+    "contact": {
+        "id": 2197617,
+        "first_name": "S",
+        "last_name": "ELIGIO",
+        "email": None,
+        "company": None,
+        "title": None,
+        "phone_numbers": [{"phone_type": "work", "phone_number": "+13184227453"}],
+        "created_at": "2021-09-04T01:21:27.394Z",
+        "contact_external_source": "a6426573-5120-4077-9d71-ac5e7f65bccd",
+        "interaction_external_source": "capture",
+    },
+}
+
+
+def sample_interaction(interaction_id: int = 4314774, *, contact: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A fresh copy of :data:`SAMPLE_INTERACTION`; ``contact`` entries and ``fields`` override the sample's."""
+    record = copy.deepcopy(SAMPLE_INTERACTION)
+    record["id"] = interaction_id
+    record["contact"].update(contact or {})
+    record["contact_id"] = record["contact"]["id"]
+    record.update(fields)
+    return record
 
 
 @dataclass(frozen=True)
@@ -44,6 +104,70 @@ class PostgresSchema:
         import psycopg
 
         return psycopg.connect(**PG, options=self.options)
+
+
+def postgres_unreachable() -> str | None:
+    """Why the PostgreSQL server at :data:`PG` cannot be used, or None when it can."""
+    import psycopg
+
+    try:
+        psycopg.connect(**PG, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {PG['host']}:{PG['port']} (database {PG['dbname']}) is unreachable: {exc}"
+    return None
+
+
+def require_postgres(unreachable: str | None) -> None:
+    """Skip the test when PostgreSQL is down (``unreachable`` says why), or fail with LIPS_REQUIRE_POSTGRES=1 (as in CI)."""
+    if unreachable:
+        if os.environ.get("LIPS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{unreachable} (LIPS_REQUIRE_POSTGRES=1)")
+        pytest.skip(f"{unreachable}; set LIPS_REQUIRE_POSTGRES=1 to fail instead")
+
+
+@dataclass
+class Warehouse:
+    """The database behind ``lips_warehouse``, queried with its own driver, not the code under test."""
+
+    dialect: str  # "sqlite" or "postgres"
+    connect: Callable[[], Any]
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = self.connect()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(sql, params)
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            conn.close()
+
+    def value(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        (row,) = self.rows(sql, params)
+        return row[0]
+
+    def table_exists(self, table: str) -> bool:
+        if self.dialect == "sqlite":
+            return bool(self.rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)))
+        return self.value("SELECT to_regclass(%s) IS NOT NULL", (table,))
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]] | None]:
+        """Every row of both tables, every column, or None for a missing table."""
+        return {t: self.rows(f"SELECT * FROM {t} ORDER BY id") if self.table_exists(t) else None for t in TABLES}
+
+    def json(self, value: Any) -> Any:
+        """JSONB arrives decoded from PostgreSQL, JSON text from SQLite."""
+        return json.loads(value) if isinstance(value, str) else value
+
+    def utc_text(self, column: str) -> str:
+        """SQL rendering a timestamp column through the database's own date functions."""
+        if self.dialect == "sqlite":
+            return f"strftime('%Y-%m-%d %H:%M:%f', {column})"
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')"
+
+    def seconds_between(self, later: str, earlier: str) -> str:
+        if self.dialect == "sqlite":
+            return f"round((julianday({later}) - julianday({earlier})) * 86400.0, 3)"
+        return f"EXTRACT(EPOCH FROM {later} - {earlier})"
 
 
 def lips_connection(url: str, *, token: str = TOKEN, api_key: str | None = API_KEY, **extra: object) -> str:
@@ -111,9 +235,6 @@ def run_together(commands: list[list[str]], go: Path, *, timeout: float = 120, *
     Returns each process's output after its "ready" line; fails naming the process that failed.
     Every process is killed on the way out, failures included.
     """
-    import subprocess
-    import time
-
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen) for c in commands]
     try:
         for process in processes:
@@ -167,6 +288,23 @@ def plaintext_pii(records: list[dict]) -> set[str]:
         fields = (record.get("form") or {}).get("fields") or {}
         found.update(str(value) for value in fields.values() if value)
     return found
+
+
+def redis_connection(port: int, db: int = 0, host: str = "127.0.0.1") -> str:
+    """A Redis connection as the JSON Airflow reads from AIRFLOW_CONN_<ID>."""
+    return json.dumps({"conn_type": "redis", "host": host, "port": port, "extra": {"db": db}})
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
 
 
 def free_port() -> int:

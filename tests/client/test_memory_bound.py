@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,8 @@ from airflow_provider_lips.operators.contact_interactions import LipsContactInte
 from airflow_provider_lips.pull.engine import Pull
 from airflow_provider_lips.pull.window import TimeWindow
 from lips_sandbox import LipsSandbox, generate_interactions, with_long_transcripts
-from tests.support import API_KEY, TOKEN, expected_ids, lips_connection
+from tests.support import API_KEY, DATA_END, DATA_START, TOKEN, expected_ids, lips_connection
 
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-END = datetime(2026, 11, 29, tzinfo=timezone.utc)
 RECORD_BYTES = 200_000
 PER_PAGE = 5  # about 1 MB a page
 MiB = 1024 * 1024
@@ -35,7 +32,7 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module")
 def large() -> list[dict]:
     """80 interactions of about 200 KB each: 16 pages of about 1 MB."""
-    data = generate_interactions(seed=21, count=80, start=START, end=END, advertisers=("USA_1",))
+    data = generate_interactions(seed=21, count=80, start=DATA_START, end=DATA_END, advertisers=("USA_1",))
     return with_long_transcripts(data, RECORD_BYTES)
 
 
@@ -66,7 +63,7 @@ def pull_slowly(server: LipsSandbox, monkeypatch: pytest.MonkeyPatch, **connecti
 
     try:
         filters = ContactInteractionFilters.from_values(global_master_advertiser_id="USA_1")
-        Pull(hook, CONTACT_INTERACTIONS, filters, TimeWindow(START, END), completeness="off").run(sink)
+        Pull(hook, CONTACT_INTERACTIONS, filters, TimeWindow(DATA_START, DATA_END), completeness="off").run(sink)
     finally:
         hook.close()
     largest = max(len(json.dumps(r).encode()) for r in server.interactions) * PER_PAGE
@@ -78,7 +75,7 @@ def test_large_records_are_held_within_the_byte_budget(
 ) -> None:
     budget = int(3.5 * MiB)
     ids, ahead, page_bytes = pull_slowly(server, monkeypatch, max_bytes_in_flight=budget)
-    assert sorted(ids) == sorted(expected_ids(large, START, END)) and len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(expected_ids(large, DATA_START, DATA_END)) and len(ids) == len(set(ids))
     assert len(ahead) == 16
     # The page with the sink plus the pages ahead of it fit in the budget.
     assert (max(ahead) + 1) * page_bytes <= budget, f"held {max(ahead) + 1} pages of {page_bytes} bytes"
@@ -90,7 +87,7 @@ def test_without_the_byte_budget_the_same_pull_would_hold_many_more_pages(
 ) -> None:
     """The contrast that shows the bound does the work: with 64 MiB, 2 x concurrency pages are held."""
     ids, ahead, _ = pull_slowly(server, monkeypatch)
-    assert sorted(ids) == sorted(expected_ids(large, START, END))
+    assert sorted(ids) == sorted(expected_ids(large, DATA_START, DATA_END))
     assert max(ahead) > 3, f"only {max(ahead)} pages ahead: the contrast does not show"
 
 
@@ -98,7 +95,7 @@ def test_a_budget_smaller_than_a_page_still_completes_one_page_ahead(
     server: LipsSandbox, large: list[dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids, ahead, _ = pull_slowly(server, monkeypatch, max_bytes_in_flight=1000)
-    assert sorted(ids) == sorted(expected_ids(large, START, END))
+    assert sorted(ids) == sorted(expected_ids(large, DATA_START, DATA_END))
     assert max(ahead) <= 1
 
 
@@ -117,9 +114,9 @@ def test_the_operator_argument_wins_over_the_connection_extra(
     hook = LipsHook(max_bytes_in_flight=operator.max_bytes_in_flight)
     assert hook.settings.max_bytes_in_flight == int(3.5 * MiB)
     assert LipsHook().settings.max_bytes_in_flight == 1
-    manifest = operator.execute({"data_interval_start": START, "data_interval_end": END})
+    manifest = operator.execute({"data_interval_start": DATA_START, "data_interval_end": DATA_END})
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
-    assert manifest["records"] == len(lines) == len(expected_ids(large, START, END))
+    assert manifest["records"] == len(lines) == len(expected_ids(large, DATA_START, DATA_END))
 
 
 @pytest.mark.parametrize("value", [0, -5, 1.5, "64MB", True])

@@ -8,29 +8,26 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 from lips_sandbox import LipsSandbox, generate_interactions
-from tests.support import API_KEY, TOKEN, busiest_second, data_requests, expected_ids, lips_connection, pull, run
+from tests.support import API_KEY, DATA_END, DATA_START, TOKEN, busiest_second, data_requests, expected_ids, lips_connection, pull, run
 
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-END = datetime(2026, 11, 29, tzinfo=timezone.utc)
 PAGE = 10
 
 
 @pytest.fixture(scope="module")
 def data() -> list[dict]:
     """700 interactions of one advertiser: 70 pages of 10."""
-    return generate_interactions(seed=3, count=700, start=START, end=END, advertisers=("USA_1",))
+    return generate_interactions(seed=3, count=700, start=DATA_START, end=DATA_END, advertisers=("USA_1",))
 
 
 def limited_pull(monkeypatch: pytest.MonkeyPatch, server: LipsSandbox, requests_per_second: float, **kwargs: Any) -> list[dict]:
     """Pull November with the connection's client-side limit set to ``requests_per_second``."""
     monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", lips_connection(server.url, requests_per_second=requests_per_second))
-    return run(pull(per_page=PAGE, concurrency=8, **kwargs), START, END)
+    return run(pull(per_page=PAGE, concurrency=8, **kwargs), DATA_START, DATA_END)
 
 
 def test_twenty_per_second_is_never_exceeded(data: list[dict], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,7 +44,7 @@ def test_twenty_per_second_is_never_exceeded(data: list[dict], monkeypatch: pyte
     achieved = (len(times) - 1) / (max(times) - min(times))
     assert achieved >= 14, f"only {achieved:.1f} requests/s"
     ids = [r["id"] for r in records]
-    assert len(ids) == len(set(ids)) and set(ids) == expected_ids(data, START, END)
+    assert len(ids) == len(set(ids)) and set(ids) == expected_ids(data, DATA_START, DATA_END)
 
 
 def test_a_client_allowed_more_than_the_server_gets_throttled_and_still_completes(
@@ -59,9 +56,9 @@ def test_a_client_allowed_more_than_the_server_gets_throttled_and_still_complete
         log = data_requests(server)
     statuses = Counter(e["status"] for e in log)
     assert statuses[429] >= 1 and set(statuses) == {200, 429}
-    assert statuses[200] == math.ceil(len(expected_ids(data, START, END)) / PAGE)  # each page once
+    assert statuses[200] == math.ceil(len(expected_ids(data, DATA_START, DATA_END)) / PAGE)  # each page once
     assert busiest_second([e["time"] for e in log if e["status"] == 200]) <= 20
-    assert {r["id"] for r in records} == expected_ids(data, START, END)
+    assert {r["id"] for r in records} == expected_ids(data, DATA_START, DATA_END)
 
 
 # Retry-After as delta-seconds ("1"), as an HTTP date (the next whole second or later), or absent, as the
@@ -105,4 +102,4 @@ def test_a_429_pauses_every_concurrent_request(data: list[dict], monkeypatch: py
     pages = Counter(e["params"]["page"][0] for e in log if e["status"] == 200)
     assert set(pages.values()) == {1}
     ids = [r["id"] for r in records]
-    assert len(ids) == len(set(ids)) and set(ids) == expected_ids(data, START, END)
+    assert len(ids) == len(set(ids)) and set(ids) == expected_ids(data, DATA_START, DATA_END)

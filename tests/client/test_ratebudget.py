@@ -28,15 +28,11 @@ from airflow_provider_lips.client.ratebudget import (
 )
 from airflow_provider_lips.client.ratelimit import RateLimiter
 from airflow_provider_lips.exceptions import AirflowFailException, LipsRateBudgetError, LipsValidationError
-from tests.support import REPO, RedisServer, busiest_second, run_together
+from tests.support import REPO, RedisServer, busiest_second, free_port, redis_connection, run_together
 
 SHARED_REDIS = "127.0.0.1", 6379
 RATE = 20.0
 TOKEN = "budget-token-" + secrets.token_hex(4)
-
-
-def redis_connection(port: int, db: int = 0, host: str = "127.0.0.1") -> str:
-    return json.dumps({"conn_type": "redis", "host": host, "port": port, "extra": {"db": db}})
 
 
 @pytest.fixture
@@ -164,8 +160,6 @@ def test_the_budget_is_named_by_a_hash_never_the_token(base_url: str, tmp_path: 
 def test_unreachable_redis_fails_at_start_naming_the_connection_and_the_fix(
     base_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.deployment.harness import free_port
-
     port = free_port()  # nobody listens there
     monkeypatch.setenv("AIRFLOW_CONN_LIPS_BUDGET_REDIS", redis_connection(port))
     started = time.monotonic()

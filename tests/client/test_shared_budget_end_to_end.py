@@ -15,7 +15,6 @@ import secrets
 import sys
 import threading
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,21 @@ import pytest
 from airflow_provider_lips.exceptions import LipsRateBudgetError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from lips_sandbox import LipsSandbox, generate_interactions
-from tests.support import API_KEY, REPO, TOKEN, RedisServer, busiest_second, expected_ids, lips_connection, run_together
+from tests.support import (
+    API_KEY,
+    DATA_END,
+    DATA_START,
+    REPO,
+    TOKEN,
+    RedisServer,
+    busiest_second,
+    expected_ids,
+    free_port,
+    lips_connection,
+    redis_connection,
+    run_together,
+)
 
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
-END = datetime(2026, 11, 29, tzinfo=timezone.utc)
 ADVERTISERS = [f"USA_{n}" for n in range(1, 7)]
 LIMIT = 20
 PAGE = 10
@@ -36,11 +46,7 @@ PAGE = 10
 @pytest.fixture(scope="module")
 def data() -> list[dict]:
     """3,600 interactions over six advertisers: about 60 pages of 10 each, as in the issue's trial."""
-    return generate_interactions(seed=31, count=3600, start=START, end=END, advertisers=ADVERTISERS)
-
-
-def redis_connection(port: int, db: int) -> str:
-    return json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": port, "extra": {"db": db}})
+    return generate_interactions(seed=31, count=3600, start=DATA_START, end=DATA_END, advertisers=ADVERTISERS)
 
 
 @pytest.mark.parametrize("backend", ["machine", "redis"])
@@ -61,7 +67,7 @@ def test_six_task_processes_share_the_limit(
                 sys.executable, "-m", "tests.task_process", "pull",
                 json.dumps({
                     "operator": {"global_master_advertiser_id": gmaid, "destination": str(tmp_path / f"{gmaid}.jsonl")},
-                    "start": START.isoformat(), "end": END.isoformat(), "go": str(go),
+                    "start": DATA_START.isoformat(), "end": DATA_END.isoformat(), "go": str(go),
                 }),
             ]
             for gmaid in ADVERTISERS
@@ -70,7 +76,7 @@ def test_six_task_processes_share_the_limit(
         log = [e for e in server.requests if e["path"].startswith("/contact_interactions")]
     for gmaid, manifest in zip(ADVERTISERS, manifests, strict=True):
         ids = [json.loads(line)["id"] for line in (tmp_path / f"{gmaid}.jsonl").read_text().splitlines()]
-        truth = expected_ids(data, START, END, global_master_advertiser_id=gmaid)
+        truth = expected_ids(data, DATA_START, DATA_END, global_master_advertiser_id=gmaid)
         assert len(ids) == len(set(ids)) and set(ids) == truth, f"{gmaid}: the output is not its truth"
         assert manifest["records"] == len(truth)
     statuses = Counter(e["status"] for e in log)
@@ -91,14 +97,12 @@ def pull_one(server: LipsSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     operator = LipsContactInteractionsOperator(
         task_id="pull", global_master_advertiser_id="USA_1", destination=str(tmp_path / "out.jsonl")
     )
-    return operator.execute({"data_interval_start": START, "data_interval_end": END})
+    return operator.execute({"data_interval_start": DATA_START, "data_interval_end": DATA_END})
 
 
 def test_redis_unreachable_at_the_start_fails_before_any_request(
     data: list[dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.deployment.harness import free_port
-
     port = free_port()
     with LipsSandbox(data, token=TOKEN, api_key=API_KEY, max_per_page=PAGE) as server:
         with pytest.raises(LipsRateBudgetError) as caught:

@@ -17,31 +17,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 
-from tests.support import REPO, free_port
+from tests.support import PG, REPO, free_port, wait_until
 
-PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 USERNAME = "admin"
-T = TypeVar("T")
-
-
-def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 class PostgresDatabases:
@@ -53,7 +39,7 @@ class PostgresDatabases:
     def _admin(self) -> Any:
         import psycopg
 
-        return psycopg.connect(**PG_ADMIN, autocommit=True)
+        return psycopg.connect(**PG, autocommit=True)
 
     def create(self, prefix: str) -> str:
         """Create ``<prefix>_<random>`` and return its SQLAlchemy URL."""
@@ -61,7 +47,7 @@ class PostgresDatabases:
         with closing(self._admin()) as conn, conn.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE {name}")
         self.names.append(name)
-        return f"postgresql+psycopg2://{PG_ADMIN['user']}@{PG_ADMIN['host']}:{PG_ADMIN['port']}/{name}"
+        return f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
 
     def drop_all(self) -> None:
         with closing(self._admin()) as conn, conn.cursor() as cursor:

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import pytest
 
 from lips_sandbox import LipsSandbox, generate_interactions
-from tests.deployment.conftest import ARTIFACTS, DATA_END, DATA_START, TRIGGERED_LOGICAL_DATE, Site, require_postgres, wire
-from tests.deployment.harness import AirflowDeployment, wait_until
-from tests.deployment.test_deployment import DAILY, run_window, warehouse_ids
-from tests.support import API_KEY, TOKEN, expected_ids
+from tests.deployment.harness import AirflowDeployment
+from tests.deployment.site import ARTIFACTS, DAILY, DATA_END, DATA_START, TRIGGERED_LOGICAL_DATE, Site, run_window, warehouse_ids, wire
+from tests.support import API_KEY, TOKEN, expected_ids, postgres_unreachable, require_postgres, wait_until
 
 pytestmark = pytest.mark.deployment
 
@@ -39,7 +38,7 @@ class CelerySite:
 
 @pytest.fixture(scope="module")
 def celery_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CelerySite]:
-    require_postgres()
+    require_postgres(postgres_unreachable())
     redis = pytest.importorskip("redis")
     broker_db = 10 + secrets.randbelow(6)
     queue = f"lips-test-{secrets.token_hex(4)}"

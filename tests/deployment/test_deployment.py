@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
-from airflow_provider_lips.pull.window import parse_timestamp
-from tests.deployment.conftest import ADVERTISERS, TRIGGERED_LOGICAL_DATE, Site
-from tests.deployment.harness import wait_until
-from tests.support import expected_ids, lake_partitions, truth_by_day
+from tests.deployment.site import ADVERTISERS, DAILY, ON_ASSET, TRIGGERED_LOGICAL_DATE, Site, run_window, warehouse_ids
+from tests.support import expected_ids, lake_partitions, truth_by_day, wait_until
 
 pytestmark = pytest.mark.deployment
-
-DAILY = "lips_contact_interactions_daily"
-ON_ASSET = "lips_contact_interactions_load_on_asset"
-LOOKBACK = timedelta(days=10)
-
-
-def warehouse_ids(site: Site) -> list[int]:
-    import psycopg
-
-    with psycopg.connect(site.warehouse_url.replace("postgresql+psycopg2", "postgresql")) as conn:
-        return [row[0] for row in conn.execute("SELECT id FROM lips_contact_interactions ORDER BY id")]
-
-
-def run_window(run: dict[str, Any]) -> tuple[datetime, datetime]:
-    return parse_timestamp(run["data_interval_start"]) - LOOKBACK, parse_timestamp(run["data_interval_end"])
 
 
 def test_daily_dag_in_a_real_deployment(site: Site) -> None:

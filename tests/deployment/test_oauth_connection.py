@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.deployment.conftest import Site
+from tests.deployment.site import Site
 from tests.support import OAUTH, lips_oauth_connection, oauth_sandbox_settings
 
 pytestmark = pytest.mark.deployment

@@ -10,13 +10,11 @@ from typing import Any
 import pytest
 
 from tests.deployment import browser
-from tests.deployment.conftest import ARTIFACTS, Site
-from tests.deployment.harness import wait_until
-from tests.support import API_KEY, TOKEN
+from tests.deployment.site import ARTIFACTS, DAILY, Site
+from tests.support import API_KEY, TOKEN, wait_until
 
 pytestmark = pytest.mark.deployment
 
-DAILY = "lips_contact_interactions_daily"
 SHOTS = ARTIFACTS / "browser"
 
 

@@ -14,9 +14,8 @@ from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationEr
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.pii import key_fingerprint, parse_policy
 from lips_sandbox import LipsSandbox
-from tests.support import data_requests, expected_ids, plaintext_pii
+from tests.support import DAY, data_requests, expected_ids, plaintext_pii
 
-DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
 KEY = "pii-key-OPERATORTEST-6d0e4f1a2b3c"
 OTHER_KEY = "pii-key-OTHERTEST-9a8b7c6d5e4f"
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
-from airflow_provider_lips import storage
+from airflow_provider_lips.output import storage
 from airflow_provider_lips.output.storage import atomic_write
 
 

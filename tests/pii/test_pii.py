@@ -13,36 +13,35 @@ import pytest
 
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.pii import PRESETS, key_fingerprint, normalize, parse_policy, read_key
+from tests.support import sample_interaction
 
 KEY = b"unit-test-key-0123456789abcdef"
 OTHER_KEY = b"another-unit-test-key-9876543210"
 HASH = re.compile(r"pii1:[0-9a-f]{64}")
 
-# Shaped like the vendor's documented payloads, with every kind of detail object and some unknown fields.
-RECORD: dict[str, Any] = {
-    "id": 4314774,
-    "contact_id": 2197617,
-    "campaign_name": "LSS Test Campaign",
-    "channel": "search",
-    "refer_type": "PAID",
-    "created_at": "2021-09-06T16:18:42.505Z",
-    "occurred_at": "2021-09-06T16:16:08.000Z",
-    "display_name": "S ELIGIO",
-    "event_type": "call",
-    "global_master_advertiser_id": "USA_1",
-    "page_url": "https://www.example-dental.com/contact?email=s.eligio@example.com",
-    "notes": "called back about her prescription",
-    "tags": ["Mesothelioma"],
-    "lead_score": 17,
-    "sms": {"message": "text me at 318 422 7453"},
-    "call": {
+# The sample interaction with every kind of detail object, more contact fields and some unknown fields.
+RECORD: dict[str, Any] = sample_interaction(
+    contact={
+        "email": "S.Eligio@Example.com",
+        "company": "Eligio Family Dental",
+        "title": "Owner",
+        "phone_work": "(318) 422-7453",
+        "date_of_birth": "1970-01-01",
+    },
+    refer_type="PAID",
+    page_url="https://www.example-dental.com/contact?email=s.eligio@example.com",
+    notes="called back about her prescription",
+    tags=["Mesothelioma"],
+    lead_score=17,
+    sms={"message": "text me at 318 422 7453"},
+    call={
         "duration": 184,
         "caller_number": "+13184227453",
         "dialed_number": "+18005550100",
         "recording_url": "https://recordings.example/r.mp3",
         "transcription": "my name is S Eligio",
     },
-    "chat": {
+    chat={
         "provider": "apex",
         "summary": "asked about a root canal",
         "transcript": [
@@ -50,20 +49,8 @@ RECORD: dict[str, Any] = {
             {"id": 2, "timestamp": "2021-09-06T16:16:20Z", "from": "Agent Kim", "message": "How can I help?"},
         ],
     },
-    "form": {"sub_type": "FormPost", "full_message": "Message:\nhelp", "message": "help", "extra_fields": {"dob": "1970-01-01"}},
-    "contact": {
-        "id": 2197617,
-        "first_name": "S",
-        "last_name": "ELIGIO",
-        "email": "S.Eligio@Example.com",
-        "company": "Eligio Family Dental",
-        "title": "Owner",
-        "phone_work": "(318) 422-7453",
-        "phone_numbers": [{"phone_type": "work", "phone_number": "+13184227453"}],
-        "created_at": "2021-09-04T01:21:27.394Z",
-        "date_of_birth": "1970-01-01",
-    },
-}
+    form={"sub_type": "FormPost", "full_message": "Message:\nhelp", "message": "help", "extra_fields": {"dob": "1970-01-01"}},
+)
 
 
 def mac(value: str, key: bytes = KEY) -> str:
@@ -82,14 +69,20 @@ def test_pseudonymize_hashes_identifiers_drops_free_text_and_keeps_what_joins_an
     assert out == {
         "id": 4314774,
         "contact_id": 2197617,
+        "global_master_advertiser_id": "USA_1",
+        "global_master_campaign_id": "USA_3115232",
         "campaign_name": "LSS Test Campaign",
         "channel": "search",
         "refer_type": "PAID",
+        "refer_source": "PAID",
+        "influencing_campaign": "",
         "created_at": "2021-09-06T16:18:42.505Z",
         "occurred_at": "2021-09-06T16:16:08.000Z",
         "display_name": mac("s eligio"),
         "event_type": "call",
-        "global_master_advertiser_id": "USA_1",
+        "sub_type": None,
+        "external_source": "capture",
+        "archived_at": None,
         "call": {"duration": 184, "caller_number": mac("+13184227453"), "dialed_number": mac("+18005550100")},
         "chat": {
             "provider": "apex",
@@ -107,6 +100,8 @@ def test_pseudonymize_hashes_identifiers_drops_free_text_and_keeps_what_joins_an
             "phone_work": mac("+13184227453"),
             "phone_numbers": [{"phone_type": "work", "phone_number": mac("+13184227453")}],
             "created_at": "2021-09-04T01:21:27.394Z",
+            "contact_external_source": "a6426573-5120-4077-9d71-ac5e7f65bccd",
+            "interaction_external_source": "capture",
         },
     }
     assert list(out) == [k for k in RECORD if k in out]  # the API's key order survives
@@ -118,7 +113,9 @@ def test_the_drop_preset_is_pseudonymize_with_identifiers_dropped_and_needs_no_k
     assert policy is not None and not policy.hashes
     out = policy.compile(None).apply(copy.deepcopy(RECORD))
     assert "pii1:" not in json.dumps(out)
-    assert "display_name" not in out and set(out["contact"]) == {"id", "phone_numbers", "created_at"}
+    assert "display_name" not in out and set(out["contact"]) == {
+        "id", "phone_numbers", "created_at", "contact_external_source", "interaction_external_source"
+    }
     assert out["contact"]["phone_numbers"] == [{"phone_type": "work"}]
     assert out["call"] == {"duration": 184}
 
@@ -311,6 +308,8 @@ def test_contacts_listings_get_the_presets_embedded_contact_rules_one_level_up()
         "phone_work": mac("+13184227453"),
         "phone_numbers": [{"phone_type": "work", "phone_number": mac("+13184227453")}],
         "created_at": "2021-09-04T01:21:27.394Z",
+        "contact_external_source": "a6426573-5120-4077-9d71-ac5e7f65bccd",
+        "interaction_external_source": "capture",
     }
     with pytest.raises(LipsValidationError, match="the pull needs 'created_at'"):
         parse_policy({"created_at": "drop"}, contacts)

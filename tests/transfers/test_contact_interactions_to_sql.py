@@ -13,10 +13,9 @@ from airflow_provider_lips.transfers.contact_interactions_to_sql import (
     DEFAULT_SQL_CONN_ID,
     LipsContactInteractionsToSqlOperator,
 )
+from tests.support import Warehouse
 
 if TYPE_CHECKING:
-    from conftest import Warehouse
-
     from airflow.sdk import Context
 
 

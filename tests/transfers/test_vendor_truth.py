@@ -9,17 +9,14 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from airflow_provider_lips.pull.window import parse_timestamp
 from airflow_provider_lips.transfers.contact_interactions_to_sql import LipsContactInteractionsToSqlOperator
 from lips_sandbox import LipsSandbox, generate_interactions
-from tests.support import API_KEY, TOKEN, lips_connection, pull, run
-
-if TYPE_CHECKING:
-    from conftest import Warehouse
+from tests.support import API_KEY, TOKEN, Warehouse, lips_connection, pull, run
 
 START = datetime(2026, 10, 1, tzinfo=timezone.utc)
 END = START + timedelta(days=5)

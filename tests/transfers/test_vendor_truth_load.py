@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
 from airflow_provider_lips.warehouse import load_contact_interactions
+from tests.support import Interaction, Jsonl, Warehouse
 
-if TYPE_CHECKING:
-    from conftest import Warehouse
-
-Interaction = Callable[..., dict[str, Any]]
-Jsonl = Callable[..., Path]
 IN_WINDOW = "2021-09-06T16:16:08.000Z"
 ARCHIVED_AT = "2021-09-08T10:00:00.000Z"
 

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from airflow_provider_lips.exceptions import LipsBadFileError, LipsLoadError, LipsValidationError
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
 from airflow_provider_lips.warehouse import LoadResult, load_contact_interactions
-
-if TYPE_CHECKING:
-    from conftest import Warehouse
-
-Interaction = Callable[..., dict[str, Any]]
-Jsonl = Callable[..., Path]
+from tests.support import Interaction, Jsonl, Warehouse
 
 
 def load(path: Path, **kwargs: Any) -> LoadResult:

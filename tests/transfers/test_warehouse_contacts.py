@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -13,12 +12,7 @@ from airflow_provider_lips.exceptions import LipsBadFileError, LipsValidationErr
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
 from airflow_provider_lips.warehouse import LoadResult, load_contact_interactions, load_contacts
 from lips_sandbox import LipsSandbox
-
-if TYPE_CHECKING:
-    from conftest import Warehouse
-
-Interaction = Callable[..., dict[str, Any]]
-Jsonl = Callable[..., Path]
+from tests.support import Interaction, Jsonl, Warehouse
 
 
 def listed(contact_id: int, **fields: Any) -> dict[str, Any]:

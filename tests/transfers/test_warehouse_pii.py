@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -13,12 +12,8 @@ from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.pii import parse_policy
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
 from airflow_provider_lips.warehouse import load_contact_interactions
+from tests.support import Interaction, Jsonl, Warehouse
 
-if TYPE_CHECKING:
-    from conftest import Warehouse
-
-Interaction = Callable[..., dict[str, Any]]
-Jsonl = Callable[..., Path]
 KEY_A = b"warehouse-test-key-AAAAAAAAAAAA"
 KEY_B = b"warehouse-test-key-BBBBBBBBBBBB"
 PLAINTEXT = ("ELIGIO", "s.eligio@example.com", "+13184227453", "Eligio Dental", "https://example.invalid/r.mp3")
