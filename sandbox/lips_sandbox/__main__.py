@@ -28,6 +28,7 @@ _SETTING_FLAGS = (
     ("--latency-ms", "latency_ms", "fixed delay per API request"),
     ("--latency-jitter-ms", "latency_jitter_ms", "extra uniform random delay per API request"),
     ("--rate-limit", "rate_limit_rps", "requests per sliding second before 429"),
+    ("--arrival-jitter-ms", "arrival_jitter_ms", "uniform random delay before the rate limit counts an arrival"),
     ("--retry-after-format", "retry_after_format", "none (as documented) | seconds | http-date"),
     ("--burst-429", "burst_429", "request ordinals answered 429 (3,7) or a fraction (0.1)"),
     ("--error-rate", "error_rate", "fraction of API requests answered 500/502/503/504"),

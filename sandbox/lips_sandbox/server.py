@@ -124,6 +124,7 @@ class LipsSandbox:
         self._tokens = TokenIssuer()
         self._token_ordinal = 0  # token requests since start or reset_log(): token_errors counts these
         self._token_rng = random.Random(self._settings.fault_seed)  # apart, so data faults keep their sequence
+        self._arrival_rng = random.Random(self._settings.fault_seed)  # likewise for arrival_jitter_ms
         self._deleted: list[int] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -208,6 +209,7 @@ class LipsSandbox:
             if "fault_seed" in settings:
                 self._rng = random.Random(self._settings.fault_seed)
                 self._token_rng = random.Random(self._settings.fault_seed)
+                self._arrival_rng = random.Random(self._settings.fault_seed)
             if "rate_limit_rps" in settings:
                 self._admitted.clear()
             if "mutate_during_walk" in settings:
@@ -303,6 +305,12 @@ class LipsSandbox:
             return 1
         if settings.rate_limit_rps is None:
             return None
+        if settings.arrival_jitter_ms:
+            # A gateway counts a request when it gets there, a little after the client sent it, and not
+            # always equally late: network and proxy queues reorder what the client spaced evenly.
+            with self._lock:
+                delay = self._arrival_rng.random() * settings.arrival_jitter_ms
+            time.sleep(delay / 1000)
         with self._lock:
             now = time.monotonic()
             while self._admitted and self._admitted[0] <= now - 1.0:

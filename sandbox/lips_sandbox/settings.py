@@ -49,6 +49,7 @@ class SandboxSettings:
     latency_ms: float = 0.0  # fixed delay per request
     latency_jitter_ms: float = 0.0  # plus uniform random [0, jitter)
     rate_limit_rps: float | None = None  # 429 once this many requests were admitted in the last second
+    arrival_jitter_ms: float = 0.0  # uniform random [0, jitter) between reaching the server and the rate limit counting it
     retry_after_format: str = "none"  # Retry-After on 429: "none" (as documented), "seconds" or "http-date"
     burst_429: frozenset[int] | float = frozenset()  # request ordinals (since reset_log) or a fraction: 429
     error_rate: float = 0.0  # fraction answered 500/502/503/504
@@ -244,6 +245,7 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "latency_ms": _number(0.0, 600_000.0),
     "latency_jitter_ms": _number(0.0, 600_000.0),
     "rate_limit_rps": _optional_rate,
+    "arrival_jitter_ms": _number(0.0, 10_000.0),
     "retry_after_format": _one_of(RETRY_AFTER_FORMATS),
     "burst_429": _burst,
     "error_rate": _number(0.0, 1.0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -45,6 +46,17 @@ def test_rate_limit_answers_429_without_retry_after_by_default(serve: Serve, cli
     assert "Retry-After" not in responses[3].headers
     time.sleep(1.05)
     assert client.get(f"{sandbox.url}/contact_interactions", params=USA_1).status_code == 200
+
+
+def test_arrival_jitter_delays_the_moment_the_rate_limit_counts_a_request(serve: Serve, client: requests.Session) -> None:
+    """Each counted request waits its seeded random delay first; the limit still holds once they are counted."""
+    sandbox = serve(rate_limit_rps=3, arrival_jitter_ms=80, fault_seed=5)
+    draws = random.Random(5)
+    delays = [draws.random() * 0.08 for _ in range(6)]
+    began = time.perf_counter()
+    statuses = [client.get(f"{sandbox.url}/contact_interactions", params=USA_1).status_code for _ in range(6)]
+    assert statuses == [200, 200, 200, 429, 429, 429]
+    assert time.perf_counter() - began >= sum(delays)
 
 
 def test_rate_limit_answers_429_with_retry_after_seconds(serve: Serve, client: requests.Session) -> None:
