@@ -59,7 +59,7 @@ def hostile_interactions(template: dict[str, Any], first_id: int) -> list[dict[s
     shapes["form"] = {"message": "see extra_fields", "extra_fields": {"budget": "$5,000", "rooms": 3}, "conversation_id": 98765}
     shapes["contact"] = {
         **shapes["contact"],
-        "phone_numbers": [{"phone_type": "work", "phone_number": "+19893643647 x241", "verified": False}, "+13184227453"],
+        "phone_numbers": [{"phone_type": "work", "phone_number": "+19893643647 x241", "verified": False}, {"phone_type": None}],
         "custom_fields": {"vip": True, "score": 0.5, "tags": ["a", "ב", "😀"]},
         "id": str(shapes["contact"]["id"]),  # an id sent as text
     }

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import msgspec
-
 from airflow.sdk import BaseOperator
 from airflow_provider_lips.client.endpoints import Endpoint
 from airflow_provider_lips.client.query import ContactInteractionFilters
@@ -22,6 +20,8 @@ from airflow_provider_lips.client.settings import MAX_PER_PAGE
 from airflow_provider_lips.client.values import parse_number, whole_or_given
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
+from airflow_provider_lips.output.formats import OutputFormat, check_output_format, file_opener, resolve_output_format
+from airflow_provider_lips.output.parquet_schema import SCHEMA_VERSION
 from airflow_provider_lips.output.partitions import DailyDestination
 from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, Redactor, parse_policy, read_key
 from airflow_provider_lips.pull.engine import Completeness, Pull, PullStats
@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 DEFAULT_XCOM_MAX_RECORDS = 1000
 _COMPLETENESS = ("fail", "warn", "off")
-# One compact UTF-8 JSON object per line, keys in the order the API sent them.
-_ENCODE_LINES = msgspec.json.Encoder().encode_lines
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,7 @@ class _Plan:
     lookback: timedelta
     destination: ObjectStoragePath | DailyDestination | None
     redactor: Redactor | None  # the compiled PII policy, None: every field as the API sent it
+    output_format: OutputFormat
 
 
 class LipsListOperator(BaseOperator):
@@ -65,7 +64,9 @@ class LipsListOperator(BaseOperator):
     :param window_end: exclusive end; defaults to the run's ``data_interval_end``.
     :param lookback: widen the window backwards (ISO-8601 duration or timedelta) to catch late data.
     :param per_page: page size asked for (1..1000); defaults to the connection's (100). The server may serve fewer.
-    :param destination: a file URI or ObjectStoragePath for JSON Lines output.
+    :param destination: a file URI or ObjectStoragePath for JSON Lines output (Parquet when it ends in ``.parquet``).
+    :param output_format: ``"jsonl"`` or ``"parquet"`` (typed columns, see docs/parquet.md; needs the
+        ``parquet`` extra); overrides the destination's suffix. Default: the suffix decides.
     :param completeness: compare with the listing's totals: ``fail``, ``warn`` or ``off``.
     :param concurrency: pages in flight at once; defaults to the connection's (12).
     :param max_bytes_in_flight: most bytes of page bodies held at once; defaults to the connection's
@@ -89,6 +90,7 @@ class LipsListOperator(BaseOperator):
         "lookback",
         "destination",
         "pii",
+        "output_format",
     )
 
     def __init__(
@@ -109,9 +111,13 @@ class LipsListOperator(BaseOperator):
         pii: str | Mapping[str, str] | None = None,
         pii_key_conn_id: str = DEFAULT_PII_KEY_CONN_ID,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        output_format: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not (isinstance(output_format, str) and "{{" in output_format):
+            check_output_format(output_format)  # a literal format fails when the DAG is parsed; a template at run time
+        self.output_format = output_format
         if pii is None or isinstance(pii, Mapping) or (isinstance(pii, str) and "{{" not in pii):
             parse_policy(pii, self.endpoint)  # a literal policy fails when the DAG is parsed; a template at run time
         if not isinstance(pii_key_conn_id, str) or not pii_key_conn_id.strip():
@@ -200,7 +206,8 @@ class LipsListOperator(BaseOperator):
                 window = window.whole_days()  # each day's file must hold the whole day
         policy = parse_policy(self.pii, self.endpoint)
         redactor = policy.compile(read_key(self.pii_key_conn_id) if policy.hashes else None) if policy else None
-        return _Plan(filters, requested, window, lookback, destination, redactor)
+        output_format = resolve_output_format(self.output_format, self.destination)
+        return _Plan(filters, requested, window, lookback, destination, redactor, output_format)
 
     def execute(self, context: Context) -> Any:
         plan = self._plan(context)
@@ -259,7 +266,7 @@ class LipsListOperator(BaseOperator):
         if isinstance(destination, DailyDestination):
             from airflow_provider_lips.output.partitions import DailyFiles
 
-            with DailyFiles(destination, plan.window.days(), self.endpoint.time_field, _ENCODE_LINES) as daily:
+            with DailyFiles(destination, plan.window.days(), self.endpoint.time_field, file_opener(plan.output_format)) as daily:
                 stats = pull.run(daily.write)
             files = [
                 {"uri": uri, "occurred_date": day.isoformat(), "records": count, **day_window(day).as_dict()}
@@ -267,7 +274,9 @@ class LipsListOperator(BaseOperator):
             ]
         else:
             with atomic_write(destination) as handle:
-                stats = pull.run(lambda records: handle.write(_ENCODE_LINES(records)))
+                output = file_opener(plan.output_format)(handle)
+                stats = pull.run(output.write)
+                output.close()
         self._lineage_outputs = [file["uri"] for file in files] if files is not None else [str(destination)]
         lateness = stats.lateness_summary()
         manifest = self._manifest(stats, lateness, plan, str(destination))
@@ -306,6 +315,8 @@ class LipsListOperator(BaseOperator):
             "lateness_seconds": lateness,
             "source": self._lineage_source,
             "pii": plan.redactor.describe() if plan.redactor else None,
+            "format": plan.output_format,
+            "schema_version": SCHEMA_VERSION if plan.output_format == "parquet" else None,
         }
 
     def _summarize(

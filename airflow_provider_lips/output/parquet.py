@@ -35,6 +35,7 @@ __all__ = [
     "arrow_schema",
     "is_parquet",
     "read_records",
+    "record_from_row",
     "require_pyarrow",
 ]
 
@@ -496,10 +497,25 @@ def read_records(handle: IO[bytes], batch_rows: int = 4096) -> Iterator[dict[str
     except Exception as err:
         raise LipsValidationError(f"not a readable Parquet file: {err}") from err
     _check_version(parquet.schema_arrow.metadata or {})
-    columns = _record_columns()
     for batch in parquet.iter_batches(batch_size=batch_rows):
         for row in batch.to_pylist():
-            yield columns.decode(row)
+            yield record_from_row(row)
+
+
+def record_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The record one row holds, as the API sent it, from any reader's row as a mapping.
+
+    pyarrow's ``to_pylist()`` and DuckDB's rows (nested types as dicts and lists, timestamps
+    as aware datetimes) both work; columns the schema does not name (Hive partition columns
+    such as ``gmaid`` and ``occurred_date``) are ignored.
+    """
+    record: dict[str, Any] = _reader().decode(row)
+    return record
+
+
+@lru_cache(maxsize=1)
+def _reader() -> _Struct:
+    return _record_columns()
 
 
 def _check_version(metadata: Mapping[bytes, bytes]) -> None:

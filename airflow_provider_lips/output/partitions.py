@@ -22,6 +22,7 @@ from airflow_provider_lips.pull.window import parse_timestamp
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
+    from airflow_provider_lips.output.formats import RecordFile
 
 OCCURRED_DATE = "{occurred_date}"
 _SAMPLE_DAY = "1970-01-01"
@@ -74,21 +75,24 @@ class DailyFiles:
     """
 
     def __init__(
-        self, destination: DailyDestination, days: list[date], time_field: str, encode: Callable[[list[Any]], bytes]
+        self, destination: DailyDestination, days: list[date], time_field: str, open_file: Callable[[IO[bytes]], RecordFile]
     ) -> None:
         self.destination = destination
         self.days = days
         self.time_field = time_field
-        self.encode = encode
+        self.open_file = open_file  # the format: JSON Lines or Parquet (airflow_provider_lips.output.formats)
         self.counts: dict[date, int] = dict.fromkeys(days, 0)
         self._stack = ExitStack()
-        self._handles: dict[date, IO[bytes]] = {}
+        self._files: dict[date, RecordFile] = {}
 
     def __enter__(self) -> DailyFiles:
         with ExitStack() as opening:
             opening.enter_context(self._stack)
             for day in self.days:
-                self._handles[day] = self._stack.enter_context(atomic_write(self.destination.path(day)))
+                self._files[day] = self.open_file(self._stack.enter_context(atomic_write(self.destination.path(day))))
+            # Unwound first: every file is complete (a Parquet footer written) before any is moved into place.
+            for file in self._files.values():
+                self._stack.callback(file.close)
             opening.pop_all()
         return self
 
@@ -100,7 +104,7 @@ class DailyFiles:
         for record in records:
             groups[day_of(record, self.time_field)].append(record)
         for day, group in groups.items():
-            self._handles[day].write(self.encode(group))
+            self._files[day].write(group)
             self.counts[day] += len(group)
 
     def files(self) -> list[tuple[date, str, int]]:

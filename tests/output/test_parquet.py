@@ -75,11 +75,13 @@ def test_sandbox_records_and_every_documented_spelling_come_back_exactly_as_sent
 
 def test_hostile_text_nested_undocumented_fields_and_odd_types_survive() -> None:
     records = hostile_interactions(generate_interactions(seed=5, count=1, start=DATA_START, end=DATA_END)[0], 9_000_000)
+    # Shapes no sandbox serves: a list item that is not an object, an object that is a string, an id as text.
+    records.append({"id": "12", "contact": "text", "chat": {"transcript": [{"message": "hi"}, None, "bye"]}, "call": [1]})
     data = write(records, batch=3)
     assert read(data) == records
-    row = pq.read_table(io.BytesIO(data)).slice(len(records) - 2, 1).to_pylist()[0]
+    row = pq.read_table(io.BytesIO(data)).slice(len(records) - 3, 1).to_pylist()[0]
     assert row["master_advertiser_id"] == 2**62
-    assert row["contact"]["id"] == int(records[-2]["contact"]["id"])  # typed for queries; the text kept in extra_json
+    assert row["contact"]["id"] == int(records[-3]["contact"]["id"])  # typed for queries; the text kept in extra_json
     assert '"id":"' in row["contact"]["extra_json"]
 
 
