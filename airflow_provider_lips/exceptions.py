@@ -50,6 +50,14 @@ class LipsIncompleteError(AirflowException):
     """The pulled interactions do not add up to what ``/contact_interactions/totals`` reports."""
 
 
+class LipsXComLimitError(AirflowFailException):
+    """A window holds more records than the operator may return to XCom (``xcom_max_records``).
+
+    Found while pulling, so requests have been sent; the same window fails the same way on
+    every try: write to a ``destination`` instead, or raise the limit.
+    """
+
+
 class LipsLoadError(AirflowException):
     """A file could not be loaded and nothing was written; the message names file and line.
 

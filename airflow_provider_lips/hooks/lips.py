@@ -149,7 +149,7 @@ class LipsHook(BaseHook):
     def get_totals(self, endpoint: Endpoint, params: QueryParams) -> dict[str, Any]:
         """The counts ``endpoint.totals_path`` answers for the same filters as a listing."""
         if endpoint.totals_path is None:
-            raise ValueError(f"The {endpoint.name} listing has no totals.")
+            raise LipsValidationError(f"The {endpoint.name} listing has no totals endpoint; count its records instead.")
         body = self.get_json(endpoint.totals_path, params)
         if not isinstance(body, dict):
             raise LipsResponseError(

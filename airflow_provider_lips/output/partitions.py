@@ -2,12 +2,15 @@
 
 A destination whose path holds ``{occurred_date}`` is written as one file per UTC day of the
 records' time field (``occurred_at`` for interactions). The pull's window is widened to whole
-days, so each file is replaced atomically with exactly that day's records as of this pull,
-and a reader selecting partitions never sees a record twice, however much lookback re-pulls.
+days, so each file is replaced with exactly that day's records as of this pull, and a reader
+selecting partitions never sees a record twice, however much lookback re-pulls. A pull
+replaces all of its day files or none of them (:class:`DailyFiles` says what readers see
+while it does).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -16,13 +19,15 @@ from datetime import date, timezone
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_lips.exceptions import LipsValidationError
-from airflow_provider_lips.output.storage import atomic_write, resolve_destination
+from airflow_provider_lips.output.storage import atomic_write, partial_path, resolve_destination
 from airflow_provider_lips.pull.records import occurred_at
 from airflow_provider_lips.pull.window import parse_timestamp
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
     from airflow_provider_lips.output.formats import RecordFile
+
+log = logging.getLogger(__name__)
 
 OCCURRED_DATE = "{occurred_date}"
 _SAMPLE_DAY = "1970-01-01"
@@ -70,8 +75,17 @@ class DailyFiles:
     """Open one atomic write per day; ``write`` sorts records into them; leaving commits all or none.
 
     Every day gets its file, empty when nothing occurred that day, so a day whose records the
-    vendor has since removed is replaced too. On any error every temporary object is removed
-    and the previous files stay as they were.
+    vendor has since removed is replaced too. What a reader can rely on:
+
+    - every file is whole at every moment: the previous one or the new one, never a part;
+    - after the block, either every day holds this pull's file, or (on any error, while
+      writing or while the files are moved into place) every day is as it was before: the
+      commit first copies each existing day file aside, and if moving a new file into place
+      fails, the days already moved get their previous file back and days that had none lose
+      the new one; the copies are removed either way;
+    - during the commit (one rename per day), a reader of several days may see some new and
+      some old. A worker killed outright at that moment leaves such a mix, each file whole;
+      the next pull of those days replaces them, and its writes remove the copies left behind.
     """
 
     def __init__(
@@ -97,7 +111,46 @@ class DailyFiles:
         return self
 
     def __exit__(self, *exc: Any) -> bool:
-        return bool(self._stack.__exit__(*exc))
+        if exc[0] is not None:
+            return bool(self._stack.__exit__(*exc))  # removes every temporary object
+        backups: dict[date, ObjectStoragePath] = {}
+        try:
+            for day in self.days:
+                path = self.destination.path(day)
+                if path.exists():
+                    backups[day] = partial_path(path)
+                    path.fs.copy(path.path, backups[day].path)
+        except BaseException as err:
+            self._stack.__exit__(type(err), err, err.__traceback__)
+            self._discard(backups)
+            raise
+        try:
+            self._stack.close()  # moves each day's new file into place
+        except BaseException:
+            self._restore(backups)
+            raise
+        self._discard(backups)
+        return False
+
+    def _restore(self, backups: dict[date, ObjectStoragePath]) -> None:
+        """After a failed commit: every day back as it was (its previous file, or none)."""
+        for day in self.days:
+            path = self.destination.path(day)
+            try:
+                if day in backups:
+                    backups[day].rename(path)
+                else:
+                    path.unlink(missing_ok=True)
+            except Exception as err:  # the commit's own error is the one raised
+                log.error("Could not put back the previous %s after a failed commit: %s", path, err)
+
+    @staticmethod
+    def _discard(backups: dict[date, ObjectStoragePath]) -> None:
+        for backup in backups.values():
+            try:
+                backup.unlink(missing_ok=True)
+            except Exception as err:  # a later write to the same day removes it (remove_leftovers)
+                log.warning("Could not remove the copy %s: %s", backup, err)
 
     def write(self, records: list[dict[str, Any]]) -> None:
         groups: dict[date, list[dict[str, Any]]] = defaultdict(list)

@@ -118,7 +118,7 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
     """
     started = time.time()
     local = destination.protocol in _LOCAL_SCHEMES
-    partial = destination.parent / f".{destination.name}.{uuid4().hex[:12]}-{os.getpid()}-{_HOST}.partial"
+    partial = partial_path(destination)
     opened = False
     try:
         if local:
@@ -143,6 +143,12 @@ def atomic_write(destination: ObjectStoragePath) -> Iterator[IO[bytes]]:
             ) from err
         raise
     remove_leftovers(destination, started)
+
+
+def partial_path(destination: ObjectStoragePath) -> ObjectStoragePath:
+    """A hidden temporary sibling of ``destination`` named after this writer, which
+    :func:`remove_leftovers` removes once the writer is gone."""
+    return destination.parent / f".{destination.name}.{uuid4().hex[:12]}-{os.getpid()}-{_HOST}.partial"
 
 
 def _unwritable(destination: ObjectStoragePath, err: OSError) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationError
+from airflow_provider_lips.exceptions import LipsResponseError, LipsXComLimitError
 from lips_sandbox import LipsSandbox
 from tests.support import DAY, WEEK, data_requests, expected_ids, lips_connection, pull, run
 
@@ -108,7 +108,7 @@ def test_records_repeated_across_pages_are_kept_once(lips_conn: LipsSandbox, int
 
 
 def test_xcom_guard_tells_the_user_to_set_a_destination(lips_conn: LipsSandbox) -> None:
-    with pytest.raises(LipsValidationError, match="too many for XCom: set destination"):
+    with pytest.raises(LipsXComLimitError, match="too many for XCom: set destination"):
         run(pull(xcom_max_records=20), *WEEK)
 
 

@@ -23,7 +23,7 @@ try:
     from airflow.sdk.exceptions import AirflowTaskTerminated
 except ImportError:  # Airflow < 3.2
     from airflow.exceptions import AirflowTaskTerminated  # type: ignore[no-redef]
-from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError, LipsValidationError
+from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError, LipsXComLimitError
 from lips_sandbox import LipsSandbox, generate_interactions
 from tests.support import API_KEY, TOKEN, WEEK, data_requests, expected_ids, lips_connection, pull, run
 
@@ -316,7 +316,7 @@ def test_a_failed_sink_stops_the_page_requests(lips_conn: LipsSandbox) -> None:
     lips_conn.configure(max_per_page=10, latency_ms=200)
     try:
         run(pull(per_page=10, concurrency=4, completeness="off", xcom_max_records=100), *WEEK)
-    except LipsValidationError as error:
+    except LipsXComLimitError as error:
         failed_at = time.time()
         time.sleep(0.6)
         assert "too many for XCom" in str(error)
