@@ -85,7 +85,8 @@ def check_storage_connection(value: str | ObjectStoragePath) -> None:
     """The Airflow connection a storage URI names (``s3://<conn_id>@bucket/...``) must exist.
 
     Without this check the filesystem would fall back to ambient credentials, and a typo in
-    the connection id would surface only at the write, after the whole pull.
+    the connection id would surface only at the write, after the whole pull. For the same
+    reason a filesystem that finds no credentials at all (anonymous access) is refused.
     """
     raw = str(value)
     conn_id = getattr(value, "conn_id", None) or urlsplit(raw).username
@@ -105,6 +106,21 @@ def check_storage_connection(value: str | ObjectStoragePath) -> None:
                 f"destination {raw!r} names the storage connection {conn_id!r}, which does not exist: create it "
                 f"(e.g. an 'aws' connection for s3://), or name an existing one as '{scheme}://<conn_id>@<bucket>/...'."
             ) from None
+    if scheme not in _LOCAL_SCHEMES and _anonymous(value):
+        where = f"the storage connection {conn_id!r}" if conn_id else "no storage connection (none is named)"
+        raise LipsValidationError(
+            f"destination {raw!r} would be written without credentials: {where} and this worker's environment give "
+            f"none, so the write would fail only after the whole pull. Name an Airflow connection that holds them, as "
+            f"'{scheme}://<conn_id>@<bucket>/...' (e.g. an 'aws' connection for s3://), or give the worker credentials "
+            f"(for s3://: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, an AWS profile, or an instance role)."
+        )
+
+
+def _anonymous(value: str | ObjectStoragePath) -> bool:
+    """Whether the filesystem Airflow builds for ``value`` found no credentials and fell back to anonymous
+    access (the Amazon provider does so for s3://), which no write to a private bucket survives."""
+    path = value if isinstance(value, ObjectStoragePath) else ObjectStoragePath(str(value).strip())
+    return getattr(path.fs, "anon", False) is True
 
 
 @contextmanager

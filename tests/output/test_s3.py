@@ -181,3 +181,28 @@ def test_s3_without_the_extra_fails_in_validation_naming_it(lips_conn: LipsSandb
         "pip install 'airflow-provider-lips[s3]'."
     ) in result.stdout, result.stdout + result.stderr[-2000:]
     assert not lips_conn.requests
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["no-connection-id", "a-connection-without-keys"])
+def test_s3_without_any_credentials_is_refused_before_any_request(
+    named: bool, lips_conn: LipsSandbox, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No credentials anywhere: the Amazon provider would fall back to anonymous access, and the write would fail
+    with a bare botocore error after the whole pull."""
+    import airflow.sdk.io.store
+
+    monkeypatch.setattr(airflow.sdk.io.store, "_STORE_CACHE", {})  # filesystems built by earlier tests had keys
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask for on this machine
+    monkeypatch.setenv("AIRFLOW_CONN_LIPS_S3_NO_KEYS", json.dumps({"conn_type": "aws", "extra": {"endpoint_url": moto_endpoint}}))
+    uri = f"s3://lips_s3_no_keys@lips-bucket/{KEY}" if named else f"s3://lips-bucket/{KEY}"
+    with pytest.raises(LipsValidationError) as raised:
+        run(pull(destination=uri))
+    message = str(raised.value)
+    where = "the storage connection 'lips_s3_no_keys'" if named else "no storage connection (none is named)"
+    assert message.startswith(f"destination {uri!r} would be written without credentials: {where} and this worker's environment")
+    assert "'s3://<conn_id>@<bucket>/...'" in message and "AWS_ACCESS_KEY_ID" in message
+    assert not lips_conn.requests

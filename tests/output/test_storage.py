@@ -52,8 +52,10 @@ def test_bad_destinations_say_what_is_wrong(value: object, message: str) -> None
 
 
 def test_a_storage_connection_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_LIPS_AWS", '{"conn_type": "aws"}')
-    check_storage_connection("s3://lips_aws@my-bucket/x.jsonl")
+    # With keys, and an id of its own (Airflow caches filesystems by connection id): a connection that gives
+    # no credentials is refused too (tests/output/test_s3.py).
+    monkeypatch.setenv("AIRFLOW_CONN_LIPS_AWS_KEYS", '{"conn_type": "aws", "login": "AKIAEXAMPLE0000000001", "password": "example"}')
+    check_storage_connection("s3://lips_aws_keys@my-bucket/x.jsonl")
     check_storage_connection("file:///data/x.jsonl")  # local files name no connection
     with pytest.raises(LipsValidationError, match="names the storage connection 'no_such_conn', which does not exist"):
         check_storage_connection("s3://no_such_conn@my-bucket/x.jsonl")
