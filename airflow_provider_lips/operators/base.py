@@ -18,11 +18,12 @@ from airflow_provider_lips.client.endpoints import Endpoint
 from airflow_provider_lips.client.query import ContactInteractionFilters
 from airflow_provider_lips.client.settings import MAX_PER_PAGE
 from airflow_provider_lips.client.values import parse_number, whole_or_given
-from airflow_provider_lips.exceptions import LipsValidationError
+from airflow_provider_lips.exceptions import LipsValidationError, LipsXComLimitError
 from airflow_provider_lips.hooks.lips import LipsHook
 from airflow_provider_lips.output.formats import OutputFormat, check_output_format, file_opener, resolve_output_format
 from airflow_provider_lips.output.parquet_schema import SCHEMA_VERSION
-from airflow_provider_lips.output.partitions import DailyDestination
+from airflow_provider_lips.output.partitions import DailyDestination, DailyFiles, daily_destination
+from airflow_provider_lips.output.storage import atomic_write, check_storage_connection, resolve_destination
 from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, Redactor, parse_policy, read_key
 from airflow_provider_lips.pull.engine import Completeness, Pull, PullStats
 from airflow_provider_lips.pull.progress import DEFAULT_PROGRESS_INTERVAL
@@ -197,9 +198,6 @@ class LipsListOperator(BaseOperator):
         destination: ObjectStoragePath | DailyDestination | None = None
         window = requested.widened(lookback)
         if self.destination not in (None, ""):
-            from airflow_provider_lips.output.partitions import daily_destination
-            from airflow_provider_lips.output.storage import check_storage_connection, resolve_destination
-
             destination = daily_destination(self.destination) or resolve_destination(self.destination)
             check_storage_connection(self.destination)
             if isinstance(destination, DailyDestination):
@@ -246,7 +244,7 @@ class LipsListOperator(BaseOperator):
 
         def keep(records: list[dict[str, Any]]) -> None:
             if len(collected) + len(records) > self.xcom_max_records:
-                raise LipsValidationError(
+                raise LipsXComLimitError(
                     f"More than xcom_max_records={self.xcom_max_records} {self.endpoint.name} in this window, too many "
                     f"for XCom: set destination (e.g. 'file:///data/lips/{{{{ ds }}}}.jsonl' or "
                     f"'s3://conn@bucket/...') to stream them to object storage instead."
@@ -260,12 +258,8 @@ class LipsListOperator(BaseOperator):
     def _pull_to_storage(
         self, pull: Pull, plan: _Plan, destination: ObjectStoragePath | DailyDestination, context: Context, started: float
     ) -> dict[str, Any]:
-        from airflow_provider_lips.output.storage import atomic_write
-
         files: list[dict[str, Any]] | None = None
         if isinstance(destination, DailyDestination):
-            from airflow_provider_lips.output.partitions import DailyFiles
-
             with DailyFiles(destination, plan.window.days(), self.endpoint.time_field, file_opener(plan.output_format)) as daily:
                 stats = pull.run(daily.write)
             files = [
