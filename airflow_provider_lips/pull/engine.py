@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from airflow_provider_lips.client.endpoints import Endpoint
-from airflow_provider_lips.client.query import ContactInteractionFilters, encode_query
+from airflow_provider_lips.client.paginator import Page
+from airflow_provider_lips.client.query import ContactInteractionFilters, QueryParams, encode_query
 from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseError
-from airflow_provider_lips.hooks.lips import LipsHook
 from airflow_provider_lips.pii import Redactor
 from airflow_provider_lips.pull import records as spelling
 from airflow_provider_lips.pull.progress import DEFAULT_PROGRESS_INTERVAL, PullProgress
@@ -23,9 +23,19 @@ from airflow_provider_lips.pull.window import TimeWindow, parse_timestamp
 log = logging.getLogger(__name__)
 
 _IGNORES_ARCHIVED = "totals answered archived=true exactly as without it, so it does not count archived interactions"
+# What the manifest says was compared when a query's listing fit on one page: that answer is the whole list.
+SINGLE_PAGE = "single page"
 
 Completeness = Literal["fail", "warn", "off"]
 Sink = Callable[[list[dict[str, Any]]], object]
+
+
+class PageSource(Protocol):
+    """Where a pull gets its pages and totals: the :class:`~airflow_provider_lips.hooks.lips.LipsHook`."""
+
+    def iter_pages(self, endpoint: Endpoint, params: QueryParams) -> Generator[Page, None, None]: ...
+
+    def get_totals(self, endpoint: Endpoint, params: QueryParams) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -63,11 +73,15 @@ class Pull:
 
     Records are passed to ``sink`` a page at a time, in page order, each id once and only
     when ``window.start <= record[endpoint.time_field] < window.end`` (any documented
-    spelling of the field). With ``completeness`` on (and a listing that has totals), each
-    query's walk is bracketed by two totals calls; if they disagree with each other or with
-    the distinct ids the walk saw, the list changed under us and the query is walked once
-    more. Filters the totals cannot speak for are recorded as not checkable (see
-    :mod:`~airflow_provider_lips.pull.totals`). With ``include_archived`` every query is also
+    spelling of the field). With ``completeness`` on, page 1 comes first: a listing that fits
+    on one page is complete by that one answer (nothing can shift between pages), so it costs
+    one request. A longer listing (with totals) is walked again from page 1 between two
+    totals calls; if they disagree with each other or with the distinct ids the walk saw, the
+    list changed under us and the query is walked once more. Filters the totals cannot speak
+    for are recorded as not checkable (see :mod:`~airflow_provider_lips.pull.totals`); their
+    longer listings are walked once, without totals. Requests per query: 1 for one page,
+    ``n + 3`` for ``n > 1`` pages checked against totals (``2n + 4`` when the list moved),
+    ``n`` when not checkable or with completeness off. With ``include_archived`` every query is also
     walked with ``archived=true``, which lists only the archived records. Page size and
     concurrency are the hook's.
     With a ``redactor`` (a compiled PII policy), every kept record is passed through it before
@@ -76,7 +90,7 @@ class Pull:
 
     def __init__(
         self,
-        hook: LipsHook,
+        hook: PageSource,
         endpoint: Endpoint,
         filters: ContactInteractionFilters,
         window: TimeWindow,
@@ -98,6 +112,7 @@ class Pull:
         self.stats = PullStats()
         # id -> ordinal of the last walk that saw it: dedupe across walks and a distinct count per walk.
         self._seen: dict[Any, int] = {}
+        self._ordinal = 0  # walks begun, page-1 probes included (stats.walks counts whole walks only)
         # The last totals body of each query, to tell whether the server applies archived=true to totals.
         self._bodies: dict[tuple[tuple[str, str], ...], Any] = {}
 
@@ -112,8 +127,12 @@ class Pull:
             if self.completeness == "off":
                 self._walk(params, sink, label)
                 continue
+            # Page 1 first; a checkable listing stops there when it has more pages, to be walked between totals.
+            seen, _, total_pages = self._walk(params, sink, label, first_page_only=self.check.checkable)
+            if total_pages <= 1:
+                self._record_check(label, params, "checked", walks=1, seen=seen, compared=SINGLE_PAGE)
+                continue
             if not self.check.checkable:
-                self._walk(params, sink, label)
                 self._record_check(label, params, f"not checkable: {self.check.reason}", walks=1)
                 continue
             try:
@@ -144,7 +163,7 @@ class Pull:
     def _checked_walks(self, params: list[tuple[str, str]], sink: Sink, label: str, before: int) -> None:
         """Walk once between two totals calls, twice if the list moved; fail or warn if it kept moving."""
         check = self.check
-        seen, fpd = self._walk(params, sink, label)
+        seen, fpd, _ = self._walk(params, sink, label)
         after = self._server_count(params)
         if before == after and check.agrees(after, seen, fpd):
             self._record_check(label, params, "checked", walks=1, totals=after, seen=seen)
@@ -156,7 +175,7 @@ class Pull:
             "%s: %s said %d before and %d after the walk, which saw %d distinct; the list changed, walking again.",
             label, check.label, before, after, seen,
         )
-        seen, fpd = self._walk(params, sink, label)
+        seen, fpd, _ = self._walk(params, sink, label)
         final = self._server_count(params)
         agreed = after == final and check.agrees(final, seen, fpd)
         self._record_check(label, params, "checked" if agreed else "mismatch", walks=2, totals=final, seen=seen)
@@ -189,24 +208,27 @@ class Pull:
 
     def _record_check(
         self, label: str, params: list[tuple[str, str]], outcome: str, *, walks: int,
-        totals: int | None = None, seen: int | None = None,
+        totals: int | None = None, seen: int | None = None, compared: str | None = None,
     ) -> None:
         self.stats.completeness.append({
             "query": label,
             "archived": ("archived", "true") in params,
             "completeness": outcome,
-            "compared": self.check.label if self.check.checkable else None,
+            "compared": compared or (self.check.label if self.check.checkable else None),
             "server_totals": totals,
             "distinct_seen": seen,
             "walks": walks,
         })
 
-    def _walk(self, params: list[tuple[str, str]], sink: Sink, label: str) -> tuple[int, int]:
-        """Walk one query's pages; return how many distinct ids this walk saw, and how many were FPD events."""
+    def _walk(
+        self, params: list[tuple[str, str]], sink: Sink, label: str, *, first_page_only: bool = False
+    ) -> tuple[int, int, int]:
+        """Walk one query's pages (only page 1 with ``first_page_only``); return the distinct ids this walk
+        saw, how many of them were FPD events, and the pages page 1 announced."""
         stats, seen, window, time_field = self.stats, self._seen, self.window, self.endpoint.time_field
-        stats.walks += 1
-        walk = stats.walks
-        distinct = fpd = 0
+        self._ordinal += 1
+        walk = self._ordinal
+        distinct = fpd = total_pages = 0
         pages = self.hook.iter_pages(self.endpoint, params)
         # closing(): when the sink fails, the page generator stops its queued and in-flight requests.
         with closing(pages):
@@ -243,7 +265,11 @@ class Pull:
                     label, page.number, page.total_pages, len(kept), stats.records, self.endpoint.name,
                 )
                 self.progress.page(tuple(params), page.number, page.total_pages, page.per_page, len(page.records))
-        return distinct, fpd
+                total_pages = max(total_pages, page.total_pages)
+                if first_page_only and total_pages > 1:
+                    return distinct, fpd, total_pages  # a probe: this query is walked again between totals
+        stats.walks += 1
+        return distinct, fpd, total_pages
 
     def _excerpt(self, record: Any) -> str:
         """A record as an error message may quote it: as the PII policy leaves it, if there is one."""
