@@ -12,6 +12,10 @@ DEFAULT_PER_PAGE = 100
 DEFAULT_CONCURRENCY = 12
 # Page bodies a pull holds at once (in flight, waiting, being written): 64 MiB.
 DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
+# One answer's body at most (a page of 1000 large records is a few MiB): 64 MiB.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# One answer, headers and body, within this many request_timeouts (90 s by default).
+RESPONSE_DEADLINE_TIMEOUTS = 3
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -111,6 +115,18 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Most bytes of page bodies one pull holds at once (default 64 MiB); at least "
                         "one page is fetched while the previous one is written.",
                         "schema": {"type": ["integer", "null"]},
+                    },
+                    "max_response_bytes": {
+                        "label": "Largest answer (bytes)",
+                        "description": "An answer larger than this is refused while it is read, not retried. Empty: "
+                        "64 MiB, far above any LIPS page.",
+                        "schema": {"type": ["integer", "null"]},
+                    },
+                    "response_deadline": {
+                        "label": "Answer deadline (seconds)",
+                        "description": "One answer, headers and body, must be complete within this, or it is retried "
+                        f"like a timeout. Empty: {RESPONSE_DEADLINE_TIMEOUTS} x the request timeout.",
+                        "schema": {"type": ["number", "null"]},
                     },
                     "max_attempts": {
                         "label": "Attempts per request",

@@ -16,6 +16,7 @@ from requests.adapters import HTTPAdapter
 from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import LipsAuth
 from airflow_provider_lips.client.handshake import tls_error
+from airflow_provider_lips.client.bounds import read_body
 from airflow_provider_lips.client.query import QueryParams, encode_query
 from airflow_provider_lips.client.ratelimit import RateLimiter
 from airflow_provider_lips.client.retry import RETRYABLE_STATUSES, RetryPolicy
@@ -160,7 +161,11 @@ class Requester:
             if abort is not None and abort.is_set():
                 raise WalkAborted(what)
             try:
-                response = self.session.request(method, url, timeout=self.settings.request_timeout, **kwargs)
+                sent = time.monotonic()
+                response = self.session.request(method, url, timeout=self.settings.request_timeout, stream=True, **kwargs)
+                # The body is read here, bounded in size and time (client/bounds.py): a trickle times out like a hang.
+                settings = self.settings
+                read_body(response, max_bytes=settings.max_response_bytes, deadline=settings.response_deadline, sent=sent, what=what)
             except requests.exceptions.SSLError as err:  # a ConnectionError, but no retry can cure it
                 raise tls_error(what, url, err) from None
             except _NETWORK_ERRORS as err:

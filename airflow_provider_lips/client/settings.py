@@ -18,9 +18,11 @@ from airflow.sdk.log import mask_secret
 from airflow_provider_lips import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES_IN_FLIGHT,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PER_PAGE,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_REQUESTS_PER_SECOND,
+    RESPONSE_DEADLINE_TIMEOUTS,
 )
 from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.client.values import parse_flag, parse_number
@@ -57,6 +59,8 @@ class LipsClientSettings:
     retry_max_wait: float = RetryPolicy.max_wait
     rate_limit_redis_conn_id: str | None = None  # None: the machine-local rate budget
     max_bytes_in_flight: int = DEFAULT_MAX_BYTES_IN_FLIGHT
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # one answer's body at most (client/bounds.py)
+    response_deadline: float = RESPONSE_DEADLINE_TIMEOUTS * DEFAULT_REQUEST_TIMEOUT  # one answer, headers and body
 
     @property
     def credentials(self) -> str:
@@ -239,6 +243,7 @@ def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSetti
     def setting(key: str, default: float, kind: type = float) -> Any:
         return _positive(resolve(arguments.get(key), extra, key), key, default, conn_id, kind)
 
+    request_timeout = setting("request_timeout", DEFAULT_REQUEST_TIMEOUT)
     settings = LipsClientSettings(
         conn_id=conn_id,
         base_url=_base_url(conn_id, conn.host, conn.port, conn.schema, allow_insecure_http),
@@ -247,7 +252,7 @@ def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSetti
         auth_type=auth_type,
         login=conn.login or None,
         extra=MappingProxyType(extra),
-        request_timeout=setting("request_timeout", DEFAULT_REQUEST_TIMEOUT),
+        request_timeout=request_timeout,
         requests_per_second=setting("requests_per_second", DEFAULT_REQUESTS_PER_SECOND),
         per_page=setting("per_page", DEFAULT_PER_PAGE, int),
         concurrency=setting("concurrency", DEFAULT_CONCURRENCY, int),
@@ -256,6 +261,8 @@ def parse_settings(conn: Any, conn_id: str, **arguments: Any) -> LipsClientSetti
         retry_max_wait=setting("retry_max_wait", RetryPolicy.max_wait),
         rate_limit_redis_conn_id=_conn_id(extra, "rate_limit_redis_conn_id", conn_id),
         max_bytes_in_flight=setting("max_bytes_in_flight", DEFAULT_MAX_BYTES_IN_FLIGHT, int),
+        max_response_bytes=setting("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES, int),
+        response_deadline=setting("response_deadline", RESPONSE_DEADLINE_TIMEOUTS * request_timeout),
     )
     if settings.per_page > MAX_PER_PAGE:
         raise LipsValidationError(

@@ -39,9 +39,9 @@ class LipsHook(BaseHook):
     ``client_id``, ``client_secret`` and optionally ``token_url``), and the extra may hold
     ``auth_type``, ``api_key``, ``request_timeout``,
     ``requests_per_second``, ``per_page``, ``concurrency``, ``max_attempts``,
-    ``retry_base_wait``, ``retry_max_wait``, ``allow_insecure_http``, ``max_bytes_in_flight``
-    and ``rate_limit_redis_conn_id``. ``per_page``, ``concurrency`` and ``max_bytes_in_flight``
-    given here win over the extra; ``None`` defers to it.
+    ``retry_base_wait``, ``retry_max_wait``, ``allow_insecure_http``, ``max_bytes_in_flight``,
+    ``max_response_bytes``, ``response_deadline`` and ``rate_limit_redis_conn_id``. ``per_page``,
+    ``concurrency`` and ``max_bytes_in_flight`` given here win over the extra; ``None`` defers to it.
 
     Every request draws from the rate budget shared by every process on the same credentials
     (:mod:`airflow_provider_lips.client.ratebudget`): this machine's by default, a Redis one when the

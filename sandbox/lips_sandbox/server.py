@@ -16,6 +16,7 @@ import json
 import math
 import random
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -700,6 +701,11 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about clients that hung up (a bounded client stops reading a huge or trickled body)."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Unblock handler threads waiting on kept-alive sockets."""

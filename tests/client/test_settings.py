@@ -107,6 +107,8 @@ FIELDS: dict[str, tuple[Any, Any, Any, str]] = {
     "retry_base_wait": ("0.25", 0.25, "nan", _NUMBER),
     "retry_max_wait": ("1e1", 10.0, True, _NUMBER),
     "max_bytes_in_flight": ("1048576", 1048576, "64MB", _INTEGER),
+    "max_response_bytes": ("8388608", 8388608, "0", _INTEGER),
+    "response_deadline": ("45", 45.0, "-3", _NUMBER),
     "allow_insecure_http": ("yes", True, "maybe", "must be true or false (also 1/0, yes/no, on/off)"),
     "auth_type": ("oauth2", "oauth2", "basic", "extra 'auth_type' must be one of"),
     "api_key": (API_KEY, API_KEY, 123, "extra 'api_key' must be a string"),
@@ -169,6 +171,11 @@ def test_a_false_spelling_also_guards_the_oauth2_token_url(word: Any) -> None:
     extra = {**_OAUTH, "token_url": "http://auth.example.com/oauth/token", "allow_insecure_http": word}
     with pytest.raises(LipsValidationError, match=r"extra .token_url. uses plain http to auth\.example\.com"):
         parse_settings(connection(extra, login="ops@example.com"), "lips_test")
+
+
+def test_the_answer_deadline_defaults_to_three_request_timeouts() -> None:
+    assert parse_settings(connection({"request_timeout": "10"}), "lips_test").response_deadline == 30.0
+    assert parse_settings(connection(), "lips_test").max_response_bytes == 64 * 1024 * 1024
 
 
 @pytest.mark.parametrize(("key", "text", "expected"), [("per_page", "25", 25), ("concurrency", " 3 ", 3)])
