@@ -160,7 +160,7 @@ class OAuth2Auth(LipsAuth):
     def _decode(self, response: requests.Response) -> dict[str, Any]:
         try:
             body = msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past what the decoder follows
             body = None
         if not isinstance(body, dict):
             raise LipsResponseError(

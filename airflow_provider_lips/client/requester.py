@@ -9,7 +9,6 @@ from collections.abc import Collection, Mapping
 from functools import cached_property
 from typing import Any, Protocol
 
-import msgspec
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -17,11 +16,12 @@ from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import LipsAuth
 from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.bounds import read_body
+from airflow_provider_lips.client.decoding import decode_json
 from airflow_provider_lips.client.query import QueryParams, encode_query
 from airflow_provider_lips.client.ratelimit import RateLimiter
 from airflow_provider_lips.client.retry import RETRYABLE_STATUSES, RetryPolicy
 from airflow_provider_lips.client.settings import LipsClientSettings
-from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError, LipsTransientError
+from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class Requester:
         try:
             body = response.json()
             detail = body.get("message") or body.get("error") or body.get("name") if isinstance(body, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past what json follows: quote the text
             detail = None
         detail = self.excerpt(str(detail) if detail else response.text or response.reason or "")
         hint = self.auth.unauthorized_hint if status == 401 else _HINTS.get(status)
@@ -232,11 +232,5 @@ class Requester:
     def get_json_sized(self, path: str, params: QueryParams, abort: threading.Event | None = None) -> tuple[Any, int]:
         """:meth:`get_json` plus the body's size in bytes, by which the paginator bounds memory."""
         response = self.request(path, params, abort)
-        try:
-            # msgspec (already an Airflow dependency) parses pages about twice as fast as json.
-            return msgspec.json.decode(response.content), len(response.content)
-        except msgspec.DecodeError as err:
-            raise LipsResponseError(
-                f"GET {path}?{encode_query(params)} answered {response.status_code} with a body that is not JSON: "
-                f"{self.body_excerpt(response.text)!r}"
-            ) from err
+        what, status = f"GET {path}?{encode_query(params)}", response.status_code
+        return decode_json(response.content, what=what, status=status, excerpt=self.body_excerpt), len(response.content)
