@@ -205,16 +205,9 @@ def run(operator: Any, start: datetime = DAY, end: datetime | None = None) -> An
 
 
 def pull_records(hook: Any, *, start: str = "2026-11-01", end: str = "2026-12-01", **filters: Any) -> list[dict]:
-    """Every contact interaction of ``[start, end)`` through the pull engine, without totals checks."""
-    from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS
-    from airflow_provider_lips.client.query import ContactInteractionFilters
-    from airflow_provider_lips.pull.engine import Pull
-    from airflow_provider_lips.pull.window import TimeWindow
-
-    records: list[dict] = []
-    window = TimeWindow.from_values(start, end)
-    Pull(hook, CONTACT_INTERACTIONS, ContactInteractionFilters.from_values(**filters), window, completeness="off").run(records.extend)
-    return records
+    """Every contact interaction of ``[start, end)`` through the hook, without totals checks."""
+    gmaid = filters.pop("global_master_advertiser_id", None)
+    return list(hook.iter_contact_interactions(gmaid, start, end, completeness="off", **filters))
 
 
 def data_requests(server: Any) -> list[dict]:

@@ -11,11 +11,11 @@ import requests
 
 from airflow.sdk import BaseHook
 from airflow_provider_lips.client.auth import LipsAuth, TokenAuth
-from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS, Endpoint
+from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS, CONTACTS, Endpoint
 from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.oauth2 import OAuth2Auth
 from airflow_provider_lips.client.paginator import Page, PagePaginator
-from airflow_provider_lips.client.query import QueryParams
+from airflow_provider_lips.client.query import ContactInteractionFilters, QueryParams
 from airflow_provider_lips.client.ratebudget import SharedRateBudget, open_rate_budget
 from airflow_provider_lips.client.requester import RateBudget, Requester
 from airflow_provider_lips.client.retry import RetryPolicy
@@ -27,6 +27,10 @@ from airflow_provider_lips.exceptions import (
     LipsTransientError,
     LipsValidationError,
 )
+from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, parse_policy, read_key
+from airflow_provider_lips.pull.engine import Completeness, Pull
+from airflow_provider_lips.pull.stream import stream_records
+from airflow_provider_lips.pull.window import TimeWindow
 
 __all__ = ["LipsClientSettings", "LipsHook", "Page"]
 
@@ -156,6 +160,85 @@ class LipsHook(BaseHook):
                 f"GET {endpoint.totals_path} answered {self.requester.excerpt(json.dumps(body))!r}, not an object."
             )
         return body
+
+    # -- records in Python ------------------------------------------------------------------
+
+    def iter_contact_interactions(
+        self,
+        global_master_advertiser_id: str | list[str] | None,
+        start: Any,
+        end: Any,
+        *,
+        include_archived: bool = False,
+        completeness: Completeness = "fail",
+        pii: str | Mapping[str, str] | None = None,
+        pii_key_conn_id: str = DEFAULT_PII_KEY_CONN_ID,
+        **filters: Any,
+    ) -> Generator[dict[str, Any], None, None]:
+        """Every interaction with ``start <= occurred_at < end``, each once, as the operator gets them.
+
+        ``filters`` are the operator's: ``global_master_campaign_id``, ``phone_numbers``,
+        ``event_types``, ``channels`` (with ``global_master_advertiser_id`` ``None``, a campaign
+        id is required). Arguments are checked before any request; records are yielded as pages
+        arrive. See :meth:`iter_contacts` for ``pii`` and ``completeness``.
+        """
+        return self._iter_records(
+            CONTACT_INTERACTIONS, global_master_advertiser_id, start, end, filters,
+            include_archived=include_archived, completeness=completeness, pii=pii, pii_key_conn_id=pii_key_conn_id,
+        )
+
+    def iter_contacts(
+        self,
+        global_master_advertiser_id: str | list[str],
+        start: Any,
+        end: Any,
+        *,
+        pii: str | Mapping[str, str] | None = None,
+        pii_key_conn_id: str = DEFAULT_PII_KEY_CONN_ID,
+    ) -> Generator[dict[str, Any], None, None]:
+        """Every contact of the advertiser with ``start <= created_at < end``, each once.
+
+        ``start`` and ``end`` are dates, datetimes or ISO 8601 text (naive means UTC). ``pii``
+        is the operators' PII policy (a preset or a mapping of field to keep/drop/hash; the
+        key is the password of ``pii_key_conn_id``, read only when the policy hashes). With
+        ``completeness="fail"`` (interactions only) an incomplete window raises
+        ``LipsIncompleteError`` after its records were yielded: collect them before acting
+        when you need all or nothing.
+        """
+        return self._iter_records(
+            CONTACTS, global_master_advertiser_id, start, end, {},
+            include_archived=False, completeness="off", pii=pii, pii_key_conn_id=pii_key_conn_id,
+        )
+
+    def _iter_records(
+        self,
+        endpoint: Endpoint,
+        global_master_advertiser_id: Any,
+        start: Any,
+        end: Any,
+        filters: Mapping[str, Any],
+        *,
+        include_archived: bool,
+        completeness: Completeness,
+        pii: str | Mapping[str, str] | None,
+        pii_key_conn_id: str,
+    ) -> Generator[dict[str, Any], None, None]:
+        """Validate everything and read the connections here, then stream the pull (see :func:`stream_records`)."""
+        unknown = sorted(set(filters) - endpoint.filters)
+        if unknown:
+            raise LipsValidationError(
+                f"The {endpoint.name} listing does not filter by {unknown}; it filters by {sorted(endpoint.filters)}."
+            )
+        if completeness not in ("fail", "warn", "off"):
+            raise LipsValidationError(f"completeness must be 'fail', 'warn' or 'off', got {completeness!r}.")
+        window = TimeWindow.from_values(start, end, start_name="start", end_name="end")
+        query = ContactInteractionFilters.from_values(global_master_advertiser_id=global_master_advertiser_id, **filters)
+        policy = parse_policy(pii, endpoint)
+        redactor = policy.compile(read_key(pii_key_conn_id) if policy.hashes else None) if policy else None
+        self.requester.quote_bodies = redactor is None
+        _ = self.rate_limiter  # connected here: an unreachable Redis fails before the first record is asked for
+        pull = Pull(self, endpoint, query, window, completeness=completeness, include_archived=include_archived, redactor=redactor)
+        return stream_records(pull)
 
     # -- the UI's Test button --------------------------------------------------------------
 
