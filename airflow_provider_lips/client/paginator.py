@@ -78,7 +78,9 @@ class PagePaginator:
             size=size,
         )
 
-    def iter_pages(self, path: str, params: QueryParams, *, records_key: str) -> Generator[Page, None, None]:
+    def iter_pages(
+        self, path: str, params: QueryParams, *, records_key: str, expected_records: int | None = None
+    ) -> Generator[Page, None, None]:
         """Yield every page of a listing in page order, fetching pages 2..N concurrently.
 
         Page 1 tells ``total_pages`` and how big a page is; the rest go through a bounded pool
@@ -86,14 +88,22 @@ class PagePaginator:
         and at most ``max_bytes_in_flight`` bytes of them (counting each page as large as the
         largest seen so far), are held at once, and never fewer than one page ahead. If a later
         page reports more pages than page 1 did, the walk extends.
+
+        The page count is not trusted (:class:`WalkBounds`): the walk asks for no page past the
+        first empty one, and with ``expected_records`` (what the listing's totals count) for no
+        more than a small multiple of the pages those need.
         """
         first = self.get_page(path, params, 1, records_key)
-        total, largest = first.total_pages, first.size
+        where = f"GET {path}?{encode_query(params)}"
+        bounds = WalkBounds(where, first, expected_records)
+        total, largest = bounds.total, first.size
+        self._check_not_repeated(where, None, first)
         yield first
-        del first  # the caller has it; holding it here would keep its records through the walk
         workers = self.concurrency
         if total <= 1:
             return
+        previous = first
+        del first  # the caller has it; holding it here would keep its records through the walk
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lips-page")
         pending: deque[Future[Page]] = deque()
         abort = threading.Event()
@@ -107,14 +117,83 @@ class PagePaginator:
                     next_page += 1
                 page = pending.popleft().result()
                 largest = max(largest, page.size)
-                if page.total_pages > total:
-                    log.info(
-                        "Page %d reports %d pages, %d more than page 1: the list grew.",
-                        page.number, page.total_pages, page.total_pages - total,
-                    )
-                    total = page.total_pages
+                self._check_not_repeated(where, previous, page)
+                total = bounds.after(page)  # pages already asked for past an empty one are still handed on
+                previous = page
                 yield page
         finally:
             # On failure or early exit, stop queued and retrying requests before returning.
             abort.set()
             pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _check_not_repeated(where: str, previous: Page | None, page: Page) -> None:
+        """A page holding exactly the records of the page before it: the server ignores ``page``.
+
+        Ids are unique in a listing, so two consecutive pages never repeat each other, even when
+        the list shifts; walking on would read the same page ``total_pages`` times.
+        """
+        if previous is None or not page.records or len(page.records) != len(previous.records):
+            return
+        ids = [record.get("id") if isinstance(record, dict) else None for record in page.records]
+        if None not in ids and ids == [record.get("id") for record in previous.records]:
+            raise LipsResponseError(
+                f"page {page.number} of {where} holds exactly the records of page {previous.number}: the server "
+                f"ignores 'page', so walking its {page.total_pages} pages would read the same records again and again."
+            )
+
+
+class WalkBounds:
+    """How far a walk goes, when the page count may lie (docs/hostile-servers.md).
+
+    - No page past the first empty one: a listing's pages are consecutive slices, so an empty
+      page is its end, whatever ``total_pages`` claims (pages already in flight past it are still read).
+    - With the listing's totals (``expected``): at most ``2 * ceil(expected / per_page) + 2`` pages,
+      room for a list that grows while it is walked (and for records the totals may not count,
+      such as FPD events) yet a small multiple of what the data needs. If the last page allowed is
+      still full, the page count and the totals contradict each other: :class:`LipsResponseError`.
+    """
+
+    def __init__(self, where: str, first: Page, expected: int | None) -> None:
+        self.where = where
+        self.expected = expected
+        self.claimed = first.total_pages
+        self.per_page = first.per_page
+        self.cap = None if expected is None else 2 * -(-expected // first.per_page) + 2
+        self.ended = 1 if not first.records and first.total_pages > 1 else None
+        if self.ended:
+            log.warning("%s: page 1 is empty although it announces %d pages; the listing ends there.", where, self.claimed)
+        elif self.cap is not None and self.claimed > self.cap:
+            log.warning(
+                "%s: page 1 announces %d pages, but the totals count %d (%d pages of %d); walking at most %d pages.",
+                where, self.claimed, expected, -(-(expected or 0) // self.per_page), self.per_page, self.cap,
+            )
+
+    @property
+    def total(self) -> int:
+        """The last page to ask for."""
+        last = self.claimed if self.cap is None else min(self.claimed, self.cap)
+        return last if self.ended is None else min(last, self.ended)
+
+    def after(self, page: Page) -> int:
+        """Take in ``page`` (its records and its own page count); return the last page to ask for now."""
+        if page.total_pages > self.claimed:
+            log.info(
+                "Page %d reports %d pages, %d more than page 1: the list grew.",
+                page.number, page.total_pages, page.total_pages - self.claimed,
+            )
+            self.claimed = page.total_pages
+        if not page.records and page.number < self.claimed and self.ended is None:
+            self.ended = page.number
+            log.warning(
+                "%s: page %d is empty although the listing announces %d pages; it ends there, no later page is asked for.",
+                self.where, page.number, self.claimed,
+            )
+        if self.cap is not None and page.number == self.cap < self.claimed and len(page.records) >= self.per_page:
+            raise LipsResponseError(
+                f"{self.where}: the listing announces {self.claimed} pages and page {page.number} is still full, but its "
+                f"totals count {self.expected} records ({-(-(self.expected or 0) // self.per_page)} pages of "
+                f"{self.per_page}): the page count and the totals contradict each other. Stopped after {page.number} "
+                f"pages instead of walking {self.claimed}."
+            )
+        return self.total

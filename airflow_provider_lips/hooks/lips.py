@@ -146,9 +146,14 @@ class LipsHook(BaseHook):
         """GET ``path`` with rate limit and retries, parsed as JSON."""
         return self.requester.get_json(path, params)
 
-    def iter_pages(self, endpoint: Endpoint, params: QueryParams) -> Generator[Page, None, None]:
-        """Every page of ``endpoint`` for ``params``, in page order (pages 2..N fetched concurrently)."""
-        return self.paginator.iter_pages(endpoint.path, params, records_key=endpoint.records_key)
+    def iter_pages(
+        self, endpoint: Endpoint, params: QueryParams, *, expected_records: int | None = None
+    ) -> Generator[Page, None, None]:
+        """Every page of ``endpoint`` for ``params``, in page order (pages 2..N fetched concurrently); with
+        ``expected_records`` (the totals' count) the walk stops a small multiple of the pages those need."""
+        return self.paginator.iter_pages(
+            endpoint.path, params, records_key=endpoint.records_key, expected_records=expected_records
+        )
 
     def get_totals(self, endpoint: Endpoint, params: QueryParams) -> dict[str, Any]:
         """The counts ``endpoint.totals_path`` answers for the same filters as a listing."""

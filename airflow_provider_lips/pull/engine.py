@@ -163,7 +163,7 @@ class Pull:
     def _checked_walks(self, params: list[tuple[str, str]], sink: Sink, label: str, before: int) -> None:
         """Walk once between two totals calls, twice if the list moved; fail or warn if it kept moving."""
         check = self.check
-        seen, fpd, _ = self._walk(params, sink, label)
+        seen, fpd, _ = self._walk(params, sink, label, expected=before)  # the totals bound the walk
         after = self._server_count(params)
         if before == after and check.agrees(after, seen, fpd):
             self._record_check(label, params, "checked", walks=1, totals=after, seen=seen)
@@ -175,7 +175,7 @@ class Pull:
             "%s: %s said %d before and %d after the walk, which saw %d distinct; the list changed, walking again.",
             label, check.label, before, after, seen,
         )
-        seen, fpd, _ = self._walk(params, sink, label)
+        seen, fpd, _ = self._walk(params, sink, label, expected=after)
         final = self._server_count(params)
         agreed = after == final and check.agrees(final, seen, fpd)
         self._record_check(label, params, "checked" if agreed else "mismatch", walks=2, totals=final, seen=seen)
@@ -221,7 +221,8 @@ class Pull:
         })
 
     def _walk(
-        self, params: list[tuple[str, str]], sink: Sink, label: str, *, first_page_only: bool = False
+        self, params: list[tuple[str, str]], sink: Sink, label: str, *, first_page_only: bool = False,
+        expected: int | None = None,
     ) -> tuple[int, int, int]:
         """Walk one query's pages (only page 1 with ``first_page_only``); return the distinct ids this walk
         saw, how many of them were FPD events, and the pages page 1 announced."""
@@ -229,7 +230,7 @@ class Pull:
         self._ordinal += 1
         walk = self._ordinal
         distinct = fpd = total_pages = 0
-        pages = self.hook.iter_pages(self.endpoint, params)
+        pages = self.hook.iter_pages(self.endpoint, params, expected_records=expected)
         # closing(): when the sink fails, the page generator stops its queued and in-flight requests.
         with closing(pages):
             for page in pages:

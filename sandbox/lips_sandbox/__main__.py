@@ -54,6 +54,8 @@ _SETTING_FLAGS = (
     ("--totals-ignore-archived", "totals_ignore_archived", "true: totals counts live interactions even with archived=true"),
     ("--totals-count-fpd", "totals_count_fpd", "false: totals' events leaves FPD events out"),
     ("--lie-total-pages", "lie_total_pages", "every listing page claims this many pages (empty past the data)"),
+    ("--ignore-page", "ignore_page", "true: every page serves page 1's records, labelled as the page asked for"),
+    ("--totals-events", "totals_events", "totals' events count says this, whatever the listing holds"),
     ("--huge-pages", "huge_pages", "pages answered with a body of --huge-body-bytes, streamed"),
     ("--huge-body-bytes", "huge_body_bytes", "size of a huge page's body"),
     ("--huge-body-chunked", "huge_body_chunked", "true: send huge bodies chunked, without Content-Length"),

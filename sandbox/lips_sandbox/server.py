@@ -359,7 +359,10 @@ class LipsSandbox:
         if path == TOTALS_PATH:
             if settings.totals_ignore_archived:  # a server whose totals count live interactions only
                 rows = self._select(dataclasses.replace(parsed.filters, archived=False), settings)
-            return _json_reply(200, InteractionStore.totals(rows, settings.totals_shape, count_fpd=settings.totals_count_fpd))
+            totals = InteractionStore.totals(rows, settings.totals_shape, count_fpd=settings.totals_count_fpd)
+            if settings.totals_events is not None:  # a server whose totals contradict its listing
+                (totals["totals"] if settings.totals_shape == "nested" else totals)["events"] = settings.totals_events
+            return _json_reply(200, totals)
         reply = _page(rows, parsed, settings, "contact_interactions")
         self._after_listing(parsed.filters)
         return reply
@@ -540,7 +543,8 @@ def _page(rows: Sequence[Row | ContactRow], query: Query, settings: SandboxSetti
     if query.page in settings.huge_pages:
         return Reply(200, b"", (), _huge(settings, b'{"' + key.encode() + b'": [' + tail[:-1] + b', "padding": "'))
     style = settings.presentation  # interactions only: contacts are served as built
-    chosen = rows[(page - 1) * per_page : page * per_page]
+    served = 1 if settings.ignore_page else page
+    chosen = rows[(served - 1) * per_page : served * per_page]
     items = b", ".join(row.json(style) if isinstance(row, Row) else row.json() for row in chosen)
     if settings.bad_occurred_at_ids or settings.bad_created_at_ids or settings.numeric_created_at_ids:
         items = b", ".join(_spoiled(row.json(style), row.id, settings) if isinstance(row, Row) else row.json() for row in chosen)

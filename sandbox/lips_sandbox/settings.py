@@ -78,6 +78,8 @@ class SandboxSettings:
     timestamp_offset_hours: float | None = None  # None: UTC "...000Z"; else that offset, e.g. -8 -> "-08:00"
     # Hostile servers (docs/hostile-servers.md): what a broken proxy, a buggy deployment or a compromised host sends.
     lie_total_pages: int | None = None  # every listing page claims this many pages; pages past the data are empty
+    ignore_page: bool = False  # every page serves page 1's records, labelled with the page asked for
+    totals_events: int | None = None  # totals' "events" count says this, whatever the listing holds
     huge_pages: frozenset[int] = frozenset()  # pages answered with a body of huge_body_bytes, streamed, never held
     huge_body_bytes: int = 1_610_612_736  # 1.5 GiB of valid JSON (the records padded out)
     huge_body_chunked: bool = False  # true: Transfer-Encoding chunked, no Content-Length to refuse it by
@@ -272,6 +274,8 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "phone_extensions": _number(0.0, 1.0),
     "timestamp_offset_hours": _optional_number(-23.99, 23.99),
     "lie_total_pages": lambda value: None if value is None else _positive_int(value),
+    "ignore_page": _flag,
+    "totals_events": lambda value: None if value is None else int(_number(0, 1e12)(value)),
     "huge_pages": _pages,
     "huge_body_bytes": _positive_int,
     "huge_body_chunked": _flag,

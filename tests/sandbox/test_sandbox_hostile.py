@@ -103,3 +103,16 @@ def test_the_switches_round_trip_through_the_control_endpoint(serve: Serve) -> N
     )
     refused = requests.post(f"{sandbox.url}/_sandbox/config", data=json.dumps({"lie_total_pages": 0}))
     assert refused.status_code == 400 and "lie_total_pages" in refused.json()["message"]
+
+
+def test_a_server_that_ignores_page_serves_page_one_under_every_label(serve: Serve, client: requests.Session) -> None:
+    sandbox = serve(ignore_page=True)
+    first, third = page(client, sandbox, 1).json(), page(client, sandbox, 3).json()
+    assert third["page"] == 3 and third["contact_interactions"] == first["contact_interactions"]
+
+
+def test_totals_can_contradict_the_listing(serve: Serve, client: requests.Session) -> None:
+    for shape in ("nested", "flat"):
+        sandbox = serve(totals_events=10, totals_shape=shape)
+        body = client.get(f"{sandbox.url}/contact_interactions/totals", params=USA_1).json()
+        assert (body["totals"] if shape == "nested" else body)["events"] == 10 < len(sandbox.truth(**USA_1))
