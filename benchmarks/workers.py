@@ -42,7 +42,9 @@ def _peak_rss_kb() -> int:
 def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
     """One ``LipsContactInteractionsOperator.execute`` into ``spec["destination"]``: wall, CPU, peak RSS.
 
-    ``spec["pii"]``, when given, is the operator's PII policy (its key: connection ``lips_pii_key``).
+    ``spec["pii"]``, when given, is the operator's PII policy (its key: connection ``lips_pii_key``);
+    ``spec["output_format"]`` the operator's output format (its libraries are part of the baseline).
+    The destination may be one file or day partitions (``{occurred_date}``).
     """
     import gc
 
@@ -52,6 +54,13 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_lips.client.paginator import PagePaginator
     from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 
+    if spec.get("output_format") == "parquet":
+        # Imported by execute (pyarrow.compute on the first take): part of the baseline.
+        import pyarrow.compute
+        import pyarrow.parquet  # noqa: F401
+
+        from airflow_provider_lips.output import parquet  # noqa: F401
+
     operator = LipsContactInteractionsOperator(
         task_id="bench_pull",
         lips_conn_id="lips_bench",
@@ -60,6 +69,7 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
         destination=spec["destination"],
         completeness=spec["completeness"],
         pii=spec.get("pii"),
+        output_format=spec.get("output_format"),
     )
     # The window goes in as the run's data interval.
     context = {"data_interval_start": WINDOW_START, "data_interval_end": WINDOW_END}
@@ -84,10 +94,7 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
     wall = time.perf_counter() - wall0
     cpu, main_cpu = time.process_time() - cpu0, time.thread_time() - main_cpu0
     peak_kb = _peak_rss_kb()
-    lines = 0
-    with open(spec["destination"].removeprefix("file://"), "rb") as handle:
-        for _ in handle:
-            lines += 1
+    lines, size = _on_disk(manifest)
     result = {
         "wall": wall,
         "cpu": cpu,
@@ -95,6 +102,7 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
         "records": manifest["records"],
         "pages": manifest["pages"],
         "lines": lines,
+        "bytes": size,
         "completeness": manifest["completeness"],
         "baseline_kb": baseline_kb,
         "peak_kb": peak_kb,
@@ -105,6 +113,25 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
         result["profile_tree"] = profiler.output_text(unicode=False, color=False, show_all=False)
         result["thread_cpu"] = thread_cpu
     return result
+
+
+def _on_disk(manifest: dict[str, Any]) -> tuple[int, int]:
+    """Records (JSON lines, or Parquet rows) and bytes in the files the manifest names."""
+    import os
+
+    uris = [file["uri"] for file in manifest["files"]] if "files" in manifest else [manifest["uri"]]
+    records = size = 0
+    for uri in uris:
+        path = uri.removeprefix("file://")
+        size += os.path.getsize(path)
+        if manifest.get("format") == "parquet":
+            import pyarrow.parquet as pq
+
+            records += pq.read_metadata(path).num_rows
+        else:
+            with open(path, "rb") as handle:
+                records += sum(1 for _ in handle)
+    return records, size
 
 
 def _instrument_page_threads(paginator_class: Any) -> dict[str, float]:

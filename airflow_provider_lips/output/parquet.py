@@ -43,9 +43,9 @@ MAGIC = b"PAR1"
 # Rows per row group when memory allows: large enough for readers to skip and prune well.
 ROW_GROUP_ROWS = 131_072
 # Arrow bytes buffered across every file of one pull before the largest buffer is written out.
-BUFFER_BYTES = 8 * 1024 * 1024
+BUFFER_BYTES = 4 * 1024 * 1024
 # Records held as Python values across every file of one pull before the largest share becomes Arrow.
-CONVERT_ROWS = 4096
+CONVERT_ROWS = 2048
 METADATA_VERSION = b"lips.schema_version"
 METADATA_FINGERPRINT = b"lips.schema_fingerprint"
 _INT64 = (-(2**63), 2**63 - 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from harness import Section
 
-from sections import cpu, imports, memory, multiworker, pii, throughput
+from sections import cpu, imports, memory, multiworker, parquet, pii, throughput
 
 SECTIONS: list[Section] = [
     throughput.SECTION,
@@ -17,4 +17,5 @@ SECTIONS: list[Section] = [
     cpu.SECTION,
     pii.SECTION,
     multiworker.SECTION,
+    parquet.SECTION,
 ]
