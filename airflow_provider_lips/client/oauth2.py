@@ -26,7 +26,7 @@ import requests
 
 from airflow.sdk.log import mask_secret
 from airflow_provider_lips.client.auth import LipsAuth
-from airflow_provider_lips.client.settings import DEFAULT_TOKEN_URL
+from airflow_provider_lips.client.defaults import DEFAULT_TOKEN_URL
 from airflow_provider_lips.exceptions import LipsApiError, LipsResponseError
 
 if TYPE_CHECKING:

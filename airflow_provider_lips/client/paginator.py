@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_lips import DEFAULT_MAX_BYTES_IN_FLIGHT
+from airflow_provider_lips.client.defaults import DEFAULT_MAX_BYTES_IN_FLIGHT
 from airflow_provider_lips.client.query import QueryParams, encode_query
 from airflow_provider_lips.client.requester import Requester
 from airflow_provider_lips.exceptions import LipsResponseError

@@ -15,23 +15,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow.sdk.log import mask_secret
-from airflow_provider_lips import (
+from airflow_provider_lips.client.defaults import (
+    AUTH_TYPES,
+    DEFAULT_AUTH_TYPE,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES_IN_FLIGHT,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_PER_PAGE,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_REQUESTS_PER_SECOND,
+    DEFAULT_TOKEN_URL,
+    MAX_PER_PAGE,
     RESPONSE_DEADLINE_TIMEOUTS,
 )
 from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.client.values import parse_flag, parse_number
 from airflow_provider_lips.exceptions import LipsValidationError
 
-MAX_PER_PAGE = 1000
-DEFAULT_AUTH_TYPE = "token"
-AUTH_TYPES = ("token", "oauth2")
-DEFAULT_TOKEN_URL = "https://api.localiqservices.com/oauth/token"
 _EXAMPLE_URL = "https://data-connect-lips.ganettdigital.com"
 
 

@@ -28,6 +28,7 @@ from airflow_provider_lips.exceptions import (
     LipsValidationError,
 )
 from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, parse_policy, read_key
+from airflow_provider_lips.provider_info import get_provider_info
 from airflow_provider_lips.pull.engine import Completeness, Pull
 from airflow_provider_lips.pull.stream import stream_records
 from airflow_provider_lips.pull.window import TimeWindow
@@ -61,8 +62,6 @@ class LipsHook(BaseHook):
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The form's relabeling, placeholders and hidden fields for Airflow < 3.2, which reads them here
         (later releases read the same from the provider info)."""
-        from airflow_provider_lips import get_provider_info
-
         behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
         return {key.replace("-", "_"): value for key, value in behaviour.items()}
 

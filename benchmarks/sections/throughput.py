@@ -61,7 +61,7 @@ def sequential_pull(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(bench: Bench) -> None:
-    from airflow_provider_lips import DEFAULT_CONCURRENCY  # the package __init__ imports no Airflow
+    from airflow_provider_lips.client.defaults import DEFAULT_CONCURRENCY  # imports no Airflow
 
     args, rows, notes, workdir = bench.args, bench.rows, bench.notes, bench.workdir
     interactions = args.pages * PER_PAGE

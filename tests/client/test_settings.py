@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from airflow.sdk import Connection
-from airflow_provider_lips import DEFAULT_CONCURRENCY, DEFAULT_PER_PAGE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_REQUESTS_PER_SECOND
+from airflow_provider_lips.client.defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_PER_PAGE,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_REQUESTS_PER_SECOND,
+)
 from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.client.settings import parse_settings
 from airflow_provider_lips.exceptions import LipsValidationError
@@ -130,7 +135,7 @@ def _settings_for(key: str, value: Any) -> Any:
 
 
 def test_the_table_covers_every_field_of_the_connection_form() -> None:
-    from airflow_provider_lips import get_provider_info
+    from airflow_provider_lips.provider_info import get_provider_info
 
     assert set(FIELDS) == set(get_provider_info()["connection-types"][0]["conn-fields"])
 

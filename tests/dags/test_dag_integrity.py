@@ -70,7 +70,7 @@ def test_airflow_lists_the_provider_and_its_hook(command: str, needle: str) -> N
 
 
 def test_connection_form_declares_masked_secret_fields() -> None:
-    from airflow_provider_lips import get_provider_info
+    from airflow_provider_lips.provider_info import get_provider_info
 
     info = get_provider_info()
     assert info["package-name"] == "airflow-provider-lips"
