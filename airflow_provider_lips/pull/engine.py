@@ -17,8 +17,9 @@ from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseEr
 from airflow_provider_lips.pii import Redactor
 from airflow_provider_lips.pull import records as spelling
 from airflow_provider_lips.pull.progress import DEFAULT_PROGRESS_INTERVAL, PullProgress
+from airflow_provider_lips.pull.stamps import lateness_seconds, window_moment
 from airflow_provider_lips.pull.totals import TotalsCheck, TotalsUnavailable, totals_check
-from airflow_provider_lips.pull.window import TimeWindow, parse_timestamp
+from airflow_provider_lips.pull.window import TimeWindow
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ Sink = Callable[[list[dict[str, Any]]], object]
 class PageSource(Protocol):
     """Where a pull gets its pages and totals: the :class:`~airflow_provider_lips.hooks.lips.LipsHook`."""
 
-    def iter_pages(self, endpoint: Endpoint, params: QueryParams) -> Generator[Page, None, None]: ...
+    def iter_pages(
+        self, endpoint: Endpoint, params: QueryParams, *, expected_records: int | None = None
+    ) -> Generator[Page, None, None]: ...
 
     def get_totals(self, endpoint: Endpoint, params: QueryParams) -> dict[str, Any]: ...
 
@@ -247,16 +250,17 @@ class Pull:
                     if previous is not None:
                         stats.duplicates += previous == walk
                         continue
-                    stamp = spelling.field_value(record, time_field)
-                    occurred = parse_timestamp(stamp) if isinstance(stamp, str) else None
+                    # Present but unreadable fails naming the record and field (pull/stamps.py); absent is outside.
+                    occurred = window_moment(record, time_field, f"{label}: page {page.number}", quote=self.redactor is None)
                     if occurred is None or not window.contains(occurred):
                         stats.outside_window += 1
                         continue
                     kept.append(record)
                     stats.archived += record.get("archived_at") is not None
-                    created = record.get("created_at") if time_field != "created_at" else None
-                    if created:  # lateness: how long after the window's moment the vendor ingested it
-                        stats.lateness_seconds.append((parse_timestamp(created) - occurred).total_seconds())
+                    # lateness: how long after the window's moment the vendor ingested it; unreadable created_at is left out
+                    late = lateness_seconds(record, occurred) if time_field != "created_at" else None
+                    if late is not None:
+                        stats.lateness_seconds.append(late)
                 if kept:
                     sink(self.redactor.apply_all(kept) if self.redactor else kept)
                 stats.records += len(kept)
