@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from airflow.sdk import ObjectStoragePath
+from airflow_provider_lips.output.formats import LinesFile
 from airflow_provider_lips.output.partitions import DailyFiles, daily_destination
 
 DAYS = [date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)]
@@ -28,7 +29,7 @@ def lake(root: Path) -> dict[str, bytes]:
 def write_days(root: Path) -> DailyFiles:
     destination = daily_destination(f"file://{root}/occurred_date={{occurred_date}}/interactions.jsonl")
     assert destination is not None
-    with DailyFiles(destination, DAYS, "occurred_at", ENCODE) as daily:
+    with DailyFiles(destination, DAYS, "occurred_at", LinesFile) as daily:
         daily.write([record(day, n) for day in DAYS for n in range(2)])
     return daily
 
@@ -75,7 +76,7 @@ def test_a_rename_failing_midway_through_the_commit_leaves_every_day_as_it_was(
 def test_an_error_while_writing_leaves_every_day_as_it_was(tmp_path: Path, old_lake: dict[str, bytes]) -> None:
     destination = daily_destination(f"file://{tmp_path}/occurred_date={{occurred_date}}/interactions.jsonl")
     assert destination is not None
-    with pytest.raises(RuntimeError), DailyFiles(destination, DAYS, "occurred_at", ENCODE) as daily:
+    with pytest.raises(RuntimeError), DailyFiles(destination, DAYS, "occurred_at", LinesFile) as daily:
         daily.write([record(DAYS[0], 0)])
         raise RuntimeError("the pull failed")
     assert lake(tmp_path) == old_lake
