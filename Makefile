@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed$(if $(AIRFLOW_VERSION),-$(AIRFLOW_VERSION))
 # The oldest Airflow release pyproject.toml admits; CI runs the suite on it as well.
 AIRFLOW_OLDEST := 3.1.8
 
-.PHONY: install lint pytest test test-oldest demo bench docs clean
+.PHONY: install lint pytest test test-unit test-oldest demo bench docs clean
 
 install: $(STAMP)
 
@@ -28,17 +28,19 @@ pytest: install
 
 test: lint pytest
 
-# On the oldest Airflow, the tests that meet Airflow's own APIs (DAG parsing and a whole daily
-# run, operators, hooks, connections, loads through common-sql, object storage, lineage, install
-# metadata, the README's first DAG). The rest (sandbox, pure modules, multi-process rate budgets, fault storms, the
-# real-deployment tests) does not depend on the Airflow release and runs once, in `make test`:
-# running it twice would push .ci/run past its time budget. Lint and types run once too.
-OLDEST_TESTS := tests/dags/test_dag_integrity.py tests/dags/test_daily_dag.py tests/operators tests/hooks \
-	tests/client tests/transfers tests/output/test_s3.py tests/test_provider_info.py tests/test_readme.py
+# Unit tests only (no server, no process, no database; marker `integration` marks the rest): seconds, not minutes.
+test-unit: install
+	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
+# On the oldest Airflow, the tests marked `airflow`: those that meet Airflow's own APIs (DAG parsing
+# and a whole daily run, operators, hooks, connections, loads through common-sql, object storage,
+# lineage, install metadata, the README's first DAG); tests/conftest.py marks them by folder or the
+# module says so. The rest (sandbox, pure modules, fault storms, the real-deployment tests) does not
+# depend on the Airflow release and runs once, in `make test`: running it twice would push .ci/run
+# past its time budget. Lint and types run once too.
 test-oldest:
 	$(MAKE) pytest VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST) \
-		PYTEST_ARGS='-m "not deployment" $(OLDEST_TESTS) $(PYTEST_ARGS)'
+		PYTEST_ARGS='-m "airflow and not deployment" $(PYTEST_ARGS)'
 
 demo: install
 	$(PY) scripts/demo.py

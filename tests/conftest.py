@@ -55,6 +55,29 @@ os.environ["LIPS_RATE_BUDGET_DIR"] = str(_AIRFLOW_HOME / "rate-budget")
 
 from lips_sandbox import LipsSandbox, generate_interactions  # noqa: E402
 
+TESTS = Path(__file__).resolve().parent
+# Folders whose every test meets Airflow's own APIs (connections, operators, hooks, common-sql):
+# marked ``airflow`` so that ``make test-oldest`` runs them on the oldest supported Airflow too.
+# Modules elsewhere that do (DAG parsing, a daily run, object storage, install metadata) say so
+# with ``pytestmark = pytest.mark.airflow`` themselves.
+AIRFLOW_FOLDERS = frozenset({"client", "hooks", "operators", "transfers"})
+# Fixtures that start a server or a process or open a database: a test using one, directly or through
+# another fixture, is an integration test. Modules that start them themselves mark ``integration``.
+INTEGRATION_FIXTURES = frozenset(
+    {"sandbox", "lips_conn", "airflow_db", "postgres_schema", "private_redis", "warehouse", "deployment", "site", "serve"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``airflow`` by folder and ``integration`` by fixture (``slow`` and ``deployment`` tests are integration tests too)."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in AIRFLOW_FOLDERS:
+            item.add_marker(pytest.mark.airflow)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & INTEGRATION_FIXTURES or item.get_closest_marker("slow") or item.get_closest_marker("deployment"):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def interactions() -> list[dict]:

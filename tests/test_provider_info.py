@@ -16,6 +16,8 @@ import pytest
 import airflow_provider_lips
 from tests.support import REPO
 
+pytestmark = pytest.mark.airflow
+
 
 def requirements() -> dict[str, list[str]]:
     """Requirement names by extra ("" for the core install), from the installed distribution's metadata."""

@@ -17,7 +17,7 @@ import pytest
 from lips_sandbox.process import SandboxProcess
 from tests.support import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.airflow]
 
 ADVERTISERS = ("USA_1", "USA_2")
 

@@ -24,6 +24,8 @@ from airflow_provider_lips.pull.window import TimeWindow
 from lips_sandbox import LipsSandbox, generate_interactions, with_long_transcripts
 from tests.support import API_KEY, DATA_END, DATA_START, TOKEN, expected_ids, lips_connection
 
+pytestmark = pytest.mark.integration  # sandboxes of its own
+
 RECORD_BYTES = 200_000
 PER_PAGE = 5  # about 1 MB a page
 MiB = 1024 * 1024

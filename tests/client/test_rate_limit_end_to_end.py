@@ -15,6 +15,8 @@ import pytest
 from lips_sandbox import LipsSandbox, generate_interactions
 from tests.support import API_KEY, DATA_END, DATA_START, TOKEN, busiest_second, data_requests, expected_ids, lips_connection, pull, run
 
+pytestmark = pytest.mark.integration  # sandboxes of its own
+
 PAGE = 10
 
 

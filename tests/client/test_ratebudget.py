@@ -30,6 +30,8 @@ from airflow_provider_lips.client.ratelimit import RateLimiter
 from airflow_provider_lips.exceptions import AirflowFailException, LipsRateBudgetError, LipsValidationError
 from tests.support import REPO, RedisServer, busiest_second, free_port, redis_connection, run_together
 
+pytestmark = pytest.mark.integration  # task processes and Redis
+
 SHARED_REDIS = "127.0.0.1", 6379
 RATE = 20.0
 TOKEN = "budget-token-" + secrets.token_hex(4)

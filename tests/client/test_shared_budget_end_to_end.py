@@ -38,6 +38,8 @@ from tests.support import (
     run_together,
 )
 
+pytestmark = pytest.mark.integration  # task processes, sandboxes and Redis
+
 ADVERTISERS = [f"USA_{n}" for n in range(1, 7)]
 LIMIT = 20
 PAGE = 10

@@ -11,6 +11,8 @@ import pytest
 
 from tests.support import REPO
 
+pytestmark = pytest.mark.airflow
+
 
 def test_every_dag_file_imports_without_errors() -> None:
     from tests.dags.support import DagBag
@@ -37,6 +39,7 @@ def test_the_daily_dag_runs_with_its_defaults() -> None:
     assert validated["advertisers"] is None and validated["base_uri"] is None and validated["lookback"] == "P10D"
 
 
+@pytest.mark.integration  # a process of its own
 def test_dag_files_touch_no_network_or_database_at_parse_time(tmp_path: Path) -> None:
     """Parse with networking and sqlite connections forbidden: nothing may be attempted."""
     probe = tmp_path / "probe.py"
@@ -55,6 +58,7 @@ def test_dag_files_touch_no_network_or_database_at_parse_time(tmp_path: Path) ->
     assert result.stdout.strip().endswith("parsed")
 
 
+@pytest.mark.integration  # the airflow CLI as a process
 @pytest.mark.parametrize(("command", "needle"), [("list", "airflow-provider-lips"), ("hooks", "lips")])
 def test_airflow_lists_the_provider_and_its_hook(command: str, needle: str) -> None:
     result = subprocess.run(

@@ -11,7 +11,7 @@ from lips_sandbox import LipsSandbox
 from tests.dags.support import Deployment
 from tests.support import expected_ids, lake_partitions, truth_by_day
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.airflow]
 
 # `airflow dags test <date>` on a daily interval timetable runs the interval that ends at <date>.
 LOGICAL_DATE = "2026-11-21"

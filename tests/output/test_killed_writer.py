@@ -18,6 +18,8 @@ import pytest
 from lips_sandbox import LipsSandbox
 from tests.support import API_KEY, TOKEN, WEEK, expected_ids, lips_connection, pull, run
 
+pytestmark = pytest.mark.integration  # a task process killed mid-write, sandboxes
+
 # The operator in a task process of its own, as a worker runs it.
 TASK = """
 import sys

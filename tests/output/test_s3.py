@@ -25,6 +25,8 @@ from airflow_provider_lips.warehouse import load_contact_interactions  # noqa: E
 from lips_sandbox import LipsSandbox  # noqa: E402
 from tests.support import DAY, expected_ids, pull, run  # noqa: E402
 
+pytestmark = pytest.mark.airflow
+
 KEY = "lips/gmaid=USA_1/date=2026-11-20/contact_interactions.jsonl"
 FAKE_KEY_ID, FAKE_SECRET = "AKIAMOTOFAKEKEY00001", "moto-fake-secret-key"
 REGION = "us-east-1"

@@ -8,9 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from airflow.sdk import ObjectStoragePath
 from airflow_provider_lips.output import storage
 from airflow_provider_lips.output.storage import atomic_write
+
+pytestmark = pytest.mark.integration  # processes whose pids it needs dead
 
 
 def _leftover(folder: Path, name: str, age_seconds: float) -> Path:

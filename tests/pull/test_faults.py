@@ -27,6 +27,8 @@ from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseEr
 from lips_sandbox import LipsSandbox, generate_interactions
 from tests.support import API_KEY, TOKEN, WEEK, data_requests, expected_ids, lips_connection, pull, run
 
+pytestmark = pytest.mark.integration  # sandboxes of its own
+
 NOV_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 NOV_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
 

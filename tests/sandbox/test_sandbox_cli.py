@@ -15,6 +15,8 @@ import requests
 
 from lips_sandbox.process import SandboxProcess
 
+pytestmark = pytest.mark.integration  # the sandbox CLI as a process
+
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: signal.Signals) -> None:

@@ -171,6 +171,7 @@ def test_the_request_log_names_the_grant_but_holds_no_secret(serve: Serve) -> No
     assert requests.get(f"{sandbox.url}/oauth/token").status_code == 405
 
 
+@pytest.mark.integration  # the sandbox CLI as a process
 def test_cli_flags_turn_oauth_on() -> None:
     sandbox = SandboxProcess(
         interactions=50,

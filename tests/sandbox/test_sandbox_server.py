@@ -423,6 +423,7 @@ def test_settings_validate_and_round_trip() -> None:
             SandboxSettings().updated(**bad)
 
 
+@pytest.mark.integration  # a sandbox of its own
 def test_stop_is_idempotent_and_url_needs_a_running_sandbox(records: list[dict[str, Any]]) -> None:
     sandbox = LipsSandbox(records)
     with pytest.raises(RuntimeError):

@@ -19,6 +19,8 @@ from airflow_provider_lips.transfers.contact_interactions_to_sql import LipsCont
 from lips_sandbox import LipsSandbox, generate_interactions
 from tests.support import API_KEY, TOKEN, Warehouse, lips_connection, pull, run
 
+pytestmark = pytest.mark.integration  # a sandbox of its own (fixture vendor)
+
 START = datetime(2026, 10, 1, tzinfo=timezone.utc)
 END = START + timedelta(days=5)
 PLAIN_TYPES = {"call", "form", "chat", "booking"}
