@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Generator, Mapping
 from functools import cached_property
 from typing import Any
@@ -11,17 +12,20 @@ import requests
 
 from airflow.sdk import BaseHook
 from airflow_provider_lips.client.auth import LipsAuth, TokenAuth
+from airflow_provider_lips.client.bounds import read_body
 from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS, CONTACTS, Endpoint
 from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.oauth2 import OAuth2Auth
 from airflow_provider_lips.client.paginator import Page, PagePaginator
 from airflow_provider_lips.client.query import ContactInteractionFilters, QueryParams
 from airflow_provider_lips.client.ratebudget import SharedRateBudget, open_rate_budget
+from airflow_provider_lips.client.ratelimit import RateLimiter
 from airflow_provider_lips.client.requester import RateBudget, Requester
 from airflow_provider_lips.client.retry import RetryPolicy
 from airflow_provider_lips.client.settings import LipsClientSettings, parse_settings
 from airflow_provider_lips.exceptions import (
     LipsApiError,
+    LipsRateBudgetError,
     LipsResponseError,
     LipsTlsError,
     LipsTransientError,
@@ -91,6 +95,9 @@ class LipsHook(BaseHook):
         """The shared rate budget, connected and checked: a lost Redis fails here, before any request."""
         if self._rate_limiter is not None:
             return self._rate_limiter
+        return self._open_rate_budget()
+
+    def _open_rate_budget(self) -> SharedRateBudget:
         settings = self.settings
         return open_rate_budget(
             lips_conn_id=self.lips_conn_id,
@@ -252,14 +259,46 @@ class LipsHook(BaseHook):
         Without an advertiser or campaign id LIPS answers 422 once the credentials pass,
         and 401/403 when they do not, so 2xx and 422 both mean "accepted". An OAuth2
         connection first obtains its token; a rejected client or user is reported as such.
+
+        The one request draws from no shared rate budget, so none is opened where the button
+        runs (the API server); a Redis the extra names is connected to, checked and closed.
+        Every failure, Redis down or a hostile answer included, is ``(False, reason)``, never raised.
         """
+        unmetered = self._rate_limiter is None and "rate_limiter" not in self.__dict__
+        if unmetered:
+            self._rate_limiter = RateLimiter(None)
+        try:
+            return self._test_connection()
+        except Exception as err:  # whatever else a broken or hostile server provokes is reported, not raised
+            return False, self._redacted(f"Testing connection {self.lips_conn_id!r} failed: {type(err).__name__}: {err}")
+        finally:
+            if unmetered:
+                self.close()
+                self._rate_limiter = None
+
+    def _redacted(self, text: str) -> str:
+        try:
+            return self.requester.redact(text)
+        except Exception:  # no requester to redact with (the settings themselves failed): say only what failed
+            return text.split(":", 1)[0] + ": (details withheld)"
+
+    def _test_connection(self) -> tuple[bool, str]:
         path = CONTACT_INTERACTIONS.path
         try:
             settings = self.settings
+            if settings.rate_limit_redis_conn_id and "rate_limiter" not in self.__dict__:
+                self._open_rate_budget().close()  # a Redis named by the extra must answer; nothing is drawn from it
+            sent = time.monotonic()
             response = self.get_conn().get(
-                self.requester.url(path, [("per_page", "1")]), timeout=settings.request_timeout
+                self.requester.url(path, [("per_page", "1")]), timeout=settings.request_timeout, stream=True
             )
-        except (LipsValidationError, LipsApiError, LipsTransientError, LipsResponseError, LipsTlsError) as err:
+            # The answer is bounded like any other (client/bounds.py): the button must not hold a 1.5 GB body.
+            read_body(
+                response, max_bytes=settings.max_response_bytes, deadline=settings.response_deadline, sent=sent, what=f"GET {path}"
+            )
+        except (
+            LipsValidationError, LipsApiError, LipsTransientError, LipsResponseError, LipsTlsError, LipsRateBudgetError
+        ) as err:
             return False, str(err)  # the token endpoint's answer for OAuth2; messages never hold a secret
         except requests.exceptions.SSLError as err:
             return False, str(tls_error(f"Could not reach {settings.base_url}", settings.base_url, err))
