@@ -197,7 +197,7 @@ def test_a_task_killed_mid_walk_leaves_the_previous_file_and_the_rerun_is_comple
     assert len(truth) > 150, "enough for more than 12 pages of 10"
     pull_logger = logging.getLogger("airflow_provider_lips.pull.engine")
     old_level = pull_logger.level
-    pull_logger.setLevel(logging.INFO)  # the kill switch rides on the per-page progress line
+    pull_logger.setLevel(logging.DEBUG)  # the kill switch rides on the per-page DEBUG line
 
     def killed_run() -> None:
         lips_conn.configure(**fault)
