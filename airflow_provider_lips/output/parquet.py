@@ -49,8 +49,7 @@ CONVERT_ROWS = 2048
 METADATA_VERSION = b"lips.schema_version"
 METADATA_FINGERPRINT = b"lips.schema_fingerprint"
 _INT64 = (-(2**63), 2**63 - 1)
-_CANONICAL_TIME = re.compile(r"(\d{4}-\d\d-\d\d)T([01]\d|2[0-3]):([0-5]\d):([0-5]\d)\.(\d{3})Z")
-_EPOCH = date(1970, 1, 1)
+_CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z")
 _ABSENT = object()
 _encode_json = msgspec.json.Encoder().encode
 _decode_json = msgspec.json.Decoder().decode
@@ -104,8 +103,9 @@ def _arrow_type(field: Field) -> pa.DataType:
 class _Column(ABC):
     """The buffered values of one column; ``append`` says whether the typed value is the value as sent."""
 
-    # A value of exactly this type is stored as it is (the caller may append it to ``values`` directly).
-    plain_type: type | None = None
+    # A Python expression over ``sent``: when true, ``sent`` is stored as it is, exactly (the
+    # generated struct code appends it to ``values`` inline; names come from _FAST_SCOPE).
+    fast_check: str | None = None
 
     def __init__(self, field: Field) -> None:
         self.field = field
@@ -130,6 +130,8 @@ class _Column(ABC):
 
 
 class _Int(_Column):
+    fast_check = "type(sent) is int and INT64[0] <= sent <= INT64[1]"
+
     def append(self, value: Any) -> bool:
         if type(value) is int and _INT64[0] <= value <= _INT64[1]:
             self.values.append(value)
@@ -147,6 +149,7 @@ class _Typed(_Column):
     def __init__(self, field: Field, python_type: type) -> None:
         super().__init__(field)
         self.plain_type = python_type
+        self.fast_check = f"type(sent) is {python_type.__name__}"
 
     def append(self, value: Any) -> bool:
         if type(value) is self.plain_type:
@@ -167,38 +170,56 @@ class _EventType(_Column):
 
 
 class _Timestamp(_Column):
-    """Epoch milliseconds; exact when the text is LIPS's own form, ``2021-09-06T16:16:08.000Z``."""
+    """UTC instants; exact when the text is LIPS's own form, ``2021-09-06T16:16:08.000Z``.
+
+    Values are kept in that form (other forms are converted to it, the original going to
+    ``extra_json``) and parsed all at once by Arrow when the batch is built.
+    """
+
+    fast_check = "type(sent) is str and canonical_time(sent)"
 
     def append(self, value: Any) -> bool:
-        if type(value) is not str:
-            self.values.append(None)
-            return False
-        found = _CANONICAL_TIME.fullmatch(value)
-        if found:
-            day, hours, minutes, seconds, millis = found.groups()
-            try:
-                self.values.append(
-                    _day_ms(day) + int(hours) * 3_600_000 + int(minutes) * 60_000 + int(seconds) * 1000 + int(millis)
-                )
-                return True
-            except ValueError:  # a day that does not exist
-                pass
+        if type(value) is str and _canonical_time(value):
+            self.values.append(value)
+            return True
         try:
-            moment = parse_timestamp(value)
+            moment = parse_timestamp(value).astimezone(timezone.utc) if type(value) is str else None
         except (ValueError, OverflowError):
-            self.values.append(None)
-            return False
-        self.values.append(round(moment.timestamp() * 1000))
+            moment = None
+        self.values.append(None if moment is None else _render_time(moment))
         return False
 
+    def finish(self, arrow_type: pa.DataType) -> pa.Array:
+        import pyarrow as pa
+
+        array = pa.array(self.values, pa.string()).cast(arrow_type)
+        self.values.clear()
+        return array
+
     def decode(self, value: Any) -> Any:
-        moment: datetime = value.astimezone(timezone.utc)
-        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+        return _render_time(value.astimezone(timezone.utc))
+
+
+def _canonical_time(value: str) -> bool:
+    """Whether ``value`` is LIPS's own timestamp form, on a day that exists."""
+    return _CANONICAL_TIME.fullmatch(value) is not None and _real_day(value[:10])
 
 
 @lru_cache(maxsize=4096)
-def _day_ms(day: str) -> int:
-    return (date.fromisoformat(day) - _EPOCH).days * 86_400_000
+def _real_day(day: str) -> bool:
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
+
+
+def _render_time(moment: datetime) -> str:
+    """``2021-09-06T16:16:08.000Z`` of a UTC datetime (milliseconds truncated, as Arrow stores them)."""
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+        f"{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 class _Struct(_Column):
@@ -206,7 +227,7 @@ class _Struct(_Column):
 
     ``append`` runs once per object of every record written, the writer's hot loop. It is
     generated once per struct as straight-line code (as ``dataclasses`` generates
-    ``__init__``): a child whose value has the column's plain Python type is appended
+    ``__init__``): a child whose value passes its column's fast check (its plain type) is appended
     inline; anything else goes through the child's own ``append``, and what that cannot
     reproduce exactly lands in ``extra_json``.
     """
@@ -226,6 +247,7 @@ class _Struct(_Column):
         scope: dict[str, Any] = {
             "ABSENT": _ABSENT, "KNOWN": self.known, "encode": _encode_json, "spelled": _spelled,
             "extras_append": self.extras.append, "valid_append": self.valid.append, "INT64": _INT64,
+            "canonical_time": _canonical_time, "str": str, "bool": bool, "int": int,
         }  # fmt: skip
         lines = [
             "def append(value):",
@@ -241,7 +263,6 @@ class _Struct(_Column):
             scope[f"put{index}"] = column.values.append
             scope[f"append{index}"] = column.append
             scope[f"absent{index}"] = column.append_absent
-            scope[f"type{index}"] = column.plain_type
             indent = "    "
             if len(names) > 1:
                 # The documented spelling alone takes the inline path; any other spelling the generic one.
@@ -254,21 +275,22 @@ class _Struct(_Column):
                 indent = "        "
             name = names[0]
             lines.append(f"{indent}sent = get({name!r}, ABSENT)")
-            if column.plain_type is not None:
-                lines += [f"{indent}if type(sent) is type{index}:", f"{indent}    put{index}(sent)", f"{indent}el"]
+            if column.fast_check is not None:
+                lines += [f"{indent}if {column.fast_check}:", f"{indent}    put{index}(sent)", f"{indent}el"]
             else:
                 lines.append(indent)
             lines[-1] += "if sent is ABSENT:"
             lines += [
-                f"{indent}    absent{index}()",
+                # A scalar's absence is a null; an object's or list's goes through the column.
+                f"{indent}    {f'put{index}(None)' if column.fast_check else f'absent{index}()'}",
                 f"{indent}elif not append{index}(sent):",
                 f"{indent}    extras[{name!r}] = sent",
             ]
         lines += [
-            "    if not value.keys() <= KNOWN:",
-            "        for key in value:",
-            "            if key not in KNOWN:",
-            "                extras[key] = value[key]",
+            "    unknown = value.keys() - KNOWN",
+            "    if unknown:",
+            "        for key in sorted(unknown):",
+            "            extras[key] = value[key]",
             "    extras_append(encode(extras) if extras else None)",
             "    valid_append(True)",
             "    return True",
