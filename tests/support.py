@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -177,15 +178,29 @@ def lips_connection(url: str, *, token: str = TOKEN, api_key: str | None = API_K
     return json.dumps({"conn_type": "lips", "host": url, "password": token, "extra": extra})
 
 
+@lru_cache(maxsize=65536)
+def utc(text: str) -> datetime:
+    """A UTC timestamp as the sandbox writes it (``2026-11-20T16:16:08.000Z``) or Airflow's REST API does
+    (``2026-11-20T00:00:00Z``, ``...+00:00``), read with ``strptime`` alone: the oracles never use the
+    provider's own parser (``pull.window.parse_timestamp``), so a bug there cannot pass unseen.
+    """
+    for layout in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            moment = datetime.strptime(text, layout)
+        except ValueError:
+            continue
+        if moment.utcoffset() == timedelta(0):
+            return moment.astimezone(timezone.utc)
+    raise ValueError(f"{text!r} is not a UTC timestamp in the sandbox's or Airflow's fixed layout")
+
+
 def expected_ids(records: list[dict], start: datetime, end: datetime, **equal: object) -> set[int]:
     """Ground truth computed from the data itself: ids with start <= occurred_at < end and matching fields."""
-    from airflow_provider_lips.pull.window import parse_timestamp
-
     return {
         r["id"]
         for r in records
         if not r.get("archived_at")
-        and start <= parse_timestamp(r["occurred_at"]) < end
+        and start <= utc(r["occurred_at"]) < end
         and all(r.get(k) == v for k, v in equal.items())
     }
 

@@ -10,10 +10,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_lips.pull.window import parse_timestamp
 from lips_sandbox import LipsSandbox
 from tests.deployment.harness import AirflowDeployment
-from tests.support import API_KEY, REPO, TOKEN
+from tests.support import API_KEY, REPO, TOKEN, utc
 
 ARTIFACTS = REPO / "test-artifacts"
 ADVERTISERS = ["USA_1", "USA_2", "USA_3"]
@@ -70,4 +69,4 @@ def warehouse_ids(site: Site) -> list[int]:
 
 def run_window(run: dict[str, Any]) -> tuple[datetime, datetime]:
     """The window a daily run pulled: its data interval widened by the lookback (a REST API DAG run)."""
-    return parse_timestamp(run["data_interval_start"]) - LOOKBACK, parse_timestamp(run["data_interval_end"])
+    return utc(run["data_interval_start"]) - LOOKBACK, utc(run["data_interval_end"])

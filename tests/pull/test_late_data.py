@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
-from airflow_provider_lips.pull.window import parse_timestamp
 from airflow_provider_lips.warehouse import load_contact_interactions
 from lips_sandbox import LipsSandbox
+from tests.support import utc
 
 FIRST_DAY = datetime(2026, 11, 15, tzinfo=timezone.utc)
 DAYS = 5
@@ -61,7 +61,7 @@ def test_lookback_catches_what_the_vendor_ingests_late(
     by_id = {r["id"]: r for r in lips_conn.interactions}
     end = FIRST_DAY + timedelta(days=DAYS)
     # The lookback also loads days before the first one; compare the days the runs were for.
-    loaded = {i for i in loaded if FIRST_DAY <= parse_timestamp(by_id[i]["occurred_at"]) < end}
+    loaded = {i for i in loaded if FIRST_DAY <= utc(by_id[i]["occurred_at"]) < end}
     if lookback:
         assert loaded == truth
         assert manifests[-1]["window_start"] == "2026-11-09T00:00:00Z"
@@ -71,8 +71,8 @@ def test_lookback_catches_what_the_vendor_ingests_late(
         # Exactly what the vendor had not ingested when that day's run happened.
         late = {
             i for i in truth
-            if parse_timestamp(by_id[i]["created_at"])
-            > parse_timestamp(by_id[i]["occurred_at"]).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) + RUN_DELAY
+            if utc(by_id[i]["created_at"])
+            > utc(by_id[i]["occurred_at"]).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) + RUN_DELAY
         }
         assert missed == late and missed, "without lookback the late interactions are lost"
         assert loaded < truth

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_lips.pull.engine import SINGLE_PAGE
-from airflow_provider_lips.pull.window import parse_timestamp
 from airflow_provider_lips.transfers.contact_interactions_to_sql import LipsContactInteractionsToSqlOperator
 from lips_sandbox import LipsSandbox, generate_interactions
-from tests.support import API_KEY, TOKEN, Warehouse, lips_connection, pull, run
+from tests.support import API_KEY, TOKEN, Warehouse, lips_connection, pull, run, utc
 
 pytestmark = pytest.mark.integration  # a sandbox of its own (fixture vendor)
 
@@ -125,7 +124,7 @@ def test_every_documented_shape_pulls_complete_and_loads(
     for interaction_id, event_type, occurred in typed:
         original = canonical[interaction_id]
         assert event_type == original["event_type"] in PLAIN_TYPES
-        moment = parse_timestamp(original["occurred_at"]).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        moment = utc(original["occurred_at"]).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
         assert occurred == moment
 
 
