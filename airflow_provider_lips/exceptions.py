@@ -67,3 +67,15 @@ class LipsLoadError(AirflowException):
 
 class LipsBadFileError(LipsLoadError, AirflowFailException):
     """The file itself is unusable (bad record, fewer records than promised): retrying cannot help."""
+
+
+class LipsBatchError(AirflowException):
+    """Some advertisers of a batch failed while the others landed and loaded; the message names each failure.
+
+    Raised when another try may help one of them; a retry pulls only the failed advertisers (Airflow 3.3+).
+    """
+
+
+class LipsBatchFailedError(LipsBatchError, AirflowFailException):
+    """As :class:`LipsBatchError`, when no failure is one another try can fix (403, a bad file): no retries are
+    spent; fix the cause and clear the task, which pulls only the failed advertisers (Airflow 3.3+)."""

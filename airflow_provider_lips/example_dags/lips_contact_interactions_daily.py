@@ -1,20 +1,28 @@
 """
 ### LIPS contact interactions, daily
 
-For every advertiser (DAG param `advertisers`, else the JSON list in Variable
-`lips_advertisers`), one mapped pull takes the interactions that occurred in the run's data
-interval, widened backwards by `lookback` to catch what the vendor ingests late, and writes
-one file per day they occurred on:
+The advertisers (DAG param `advertisers`, else the JSON list in Variable `lips_advertisers`)
+are cut into batches of `batch_size` (default 50); one mapped `batch` task instance per batch
+pulls its advertisers concurrently under the connection's one rate budget. Each advertiser's
+pull takes the interactions that occurred in the run's data interval, widened backwards by
+`lookback` to catch what the vendor ingests late, and writes one file per day they occurred on:
 `<base_uri>/gmaid=<id>/occurred_date=<YYYY-MM-DD>/contact_interactions.jsonl`. Each file is
-replaced with exactly that day's interactions, so partitions never overlap; then the files
-are upserted into the `lips_warehouse` SQL connection. Reruns, catchup and backfills replace
+replaced with exactly that day's interactions, so partitions never overlap; as each advertiser's
+pull lands, its files are upserted into the `lips_warehouse` SQL connection. Reruns, catchup and backfills replace
 the same files and upsert the same rows, so nothing is duplicated. The pull also takes the
 window's archived interactions, so the load keeps the warehouse equal to the vendor's truth:
 archived rows get `archived_at`, unarchived ones lose it, and interactions deleted at the
-vendor get `removed_at`. One advertiser failing (for example 403) fails only its own pull and load.
+vendor get `removed_at`.
 
-After the pulls, `publish` emits one `lips_contact_interactions` asset event carrying every
-pull's manifest, for `lips_contact_interactions_load_on_asset` (paused on creation).
+An advertiser failing (for example 403) does not stop the others: their files land and load,
+then its batch fails naming every failed advertiser and why. A retry of the batch pulls only
+the failed advertisers on Airflow 3.3+ (the task state store remembers the others), the whole
+batch on older Airflow (idempotent). Each batch logs one line per advertiser and pushes the
+XCom `advertisers` (one row each: status, records, files, pages, loaded, error).
+See docs/agency-scale.md.
+
+After the batches, `publish` emits one `lips_contact_interactions` asset event carrying every
+successful pull's manifest, for `lips_contact_interactions_load_on_asset` (paused on creation).
 
 Empty params fall back: `advertisers` to the Variable `lips_advertisers`, `base_uri` to the
 Variable `lips_base_uri`, else `$AIRFLOW_HOME/lips-data`; any object-storage URI Airflow
@@ -29,14 +37,13 @@ from typing import Any
 
 import pendulum
 
-from airflow.sdk import DAG, Asset, Param, task, task_group
+from airflow.sdk import DAG, Asset, Param, XComArg, task
 
 try:
     from airflow.sdk import CronDataIntervalTimetable
 except ImportError:  # Airflow < 3.1
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef,assignment,unused-ignore]
-from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
-from airflow_provider_lips.transfers.contact_interactions_to_sql import LipsContactInteractionsToSqlOperator
+from airflow_provider_lips.operators.batch import LipsContactInteractionsBatchOperator
 
 CONTACT_INTERACTIONS = Asset("lips_contact_interactions")
 
@@ -55,6 +62,7 @@ with DAG(
         ),
         "base_uri": Param(None, type=["null", "string"], description="where partitions go; empty: Variable lips_base_uri"),
         "lookback": Param("P10D", type="string", description="ISO-8601 duration re-pulled before each interval"),
+        "batch_size": Param(50, type="integer", minimum=1, description="advertisers per batch task instance"),
         "pii": Param(
             None,
             type=["null", "string", "object"],
@@ -67,41 +75,35 @@ with DAG(
 ) as dag:
 
     @task
-    def advertisers(params: dict[str, Any] | None = None) -> list[str]:
-        """The advertiser list, read at run time so that parsing the DAG touches no database."""
+    def advertisers(params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The batches' arguments, read at run time so that parsing the DAG touches no database."""
+        import os
+
         from airflow.sdk import Variable
 
-        chosen = (params or {}).get("advertisers") or Variable.get("lips_advertisers", default=[], deserialize_json=True)
+        params = params or {}
+        chosen = params.get("advertisers") or Variable.get("lips_advertisers", default=[], deserialize_json=True)
         if not chosen:
             raise ValueError(
                 "No advertisers to pull: set the DAG param 'advertisers' or the Variable 'lips_advertisers' "
                 'to a JSON list such as ["USA_1", "USA_2"].'
             )
-        return [str(gmaid) for gmaid in chosen]
+        base = params.get("base_uri") or Variable.get("lips_base_uri", default="")
+        base = base or f"file://{os.environ.get('AIRFLOW_HOME', os.path.expanduser('~/airflow'))}/lips-data"
+        # Each advertiser's files, one per occurrence day: the batch fills in {gmaid}, the pull {occurred_date}.
+        destination = f"{base.rstrip('/')}/gmaid={{gmaid}}/occurred_date={{occurred_date}}/contact_interactions.jsonl"
+        gmaids, size = list(dict.fromkeys(str(gmaid) for gmaid in chosen)), int(params.get("batch_size") or 50)
+        return [{"advertisers": gmaids[i : i + size], "destination": destination} for i in range(0, len(gmaids), size)]
 
-    @task_group
-    def advertiser(gmaid: str) -> Any:
-        @task
-        def partition(gmaid: str, params: dict[str, Any] | None = None) -> str:
-            """The advertiser's files, one per occurrence day: the operator fills in {occurred_date}."""
-            import os
-
-            from airflow.sdk import Variable
-
-            base = (params or {}).get("base_uri") or Variable.get("lips_base_uri", default="")
-            base = base or f"file://{os.environ.get('AIRFLOW_HOME', os.path.expanduser('~/airflow'))}/lips-data"
-            return f"{base.rstrip('/')}/gmaid={gmaid}/occurred_date={{occurred_date}}/contact_interactions.jsonl"
-
-        pull = LipsContactInteractionsOperator(
-            task_id="pull",
-            global_master_advertiser_id=gmaid,
-            lookback="{{ params.lookback }}",
-            pii="{{ params.pii | tojson }}",
-            include_archived=True,
-            destination=partition(gmaid),
-        )
-        LipsContactInteractionsToSqlOperator(task_id="load", source=pull.output)  # type: ignore[arg-type]  # an XComArg resolves to the manifest at run time
-        return pull.output
+    batch = LipsContactInteractionsBatchOperator.partial(
+        task_id="batch",
+        lookback="{{ params.lookback }}",
+        pii="{{ params.pii | tojson }}",
+        include_archived=True,
+        sql_conn_id="lips_warehouse",
+        # The grid names each batch by its advertisers.
+        map_index_template="{{ task.advertisers | length }} advertisers: {{ task.advertisers[0] }}..{{ task.advertisers[-1] }}",
+    ).expand_kwargs(advertisers())
 
     # all_done: the advertisers whose pull succeeded are published even when another one failed.
     # No retries: when every pull failed there is nothing to wait for.
@@ -110,10 +112,11 @@ with DAG(
         """One asset event per run, carrying every pull's manifest: nothing is lost to event timing."""
         from airflow.exceptions import AirflowSkipException
 
-        written = [dict(m) for m in manifests if m]
+        # One list per batch (a failed batch pushes the manifests of its advertisers that succeeded).
+        written = [dict(m) for batch in manifests if batch for m in batch if m]
         if not written:
             raise AirflowSkipException("No pull of this run succeeded: nothing to publish.")
         outlet_events[CONTACT_INTERACTIONS].extra = {"manifests": written}
         return len(written)
 
-    publish(advertiser.expand(gmaid=advertisers()))
+    publish(XComArg(batch, key="manifests"))

@@ -14,9 +14,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow_provider_lips.client.defaults import MAX_PER_PAGE
 from airflow_provider_lips.client.endpoints import Endpoint
 from airflow_provider_lips.client.query import ContactInteractionFilters
+from airflow_provider_lips.client.settings import MAX_PER_PAGE
 from airflow_provider_lips.client.values import parse_number, whole_or_given
 from airflow_provider_lips.exceptions import LipsValidationError, LipsXComLimitError
 from airflow_provider_lips.hooks.lips import LipsHook
@@ -208,8 +208,14 @@ class LipsListOperator(BaseOperator):
         return _Plan(filters, requested, window, lookback, destination, redactor, output_format)
 
     def execute(self, context: Context) -> Any:
+        return self.pull_with(context)
+
+    def pull_with(self, context: Context, hook: LipsHook | None = None) -> Any:
+        """What ``execute`` does; with ``hook``, on that hook, left open: a batch of pulls shares one session
+        and one rate budget (:class:`~airflow_provider_lips.operators.batch.LipsContactInteractionsBatchOperator`)."""
         plan = self._plan(context)
-        hook = LipsHook(
+        owned = hook is None
+        hook = hook or LipsHook(
             self.lips_conn_id,
             per_page=self.per_page,
             concurrency=self.concurrency,
@@ -237,7 +243,8 @@ class LipsListOperator(BaseOperator):
                 return self._pull_to_xcom(pull, plan, started)
             return self._pull_to_storage(pull, plan, plan.destination, context, started)
         finally:
-            hook.close()
+            if owned:
+                hook.close()
 
     def _pull_to_xcom(self, pull: Pull, plan: _Plan, started: float) -> list[dict[str, Any]]:
         collected: list[dict[str, Any]] = []
