@@ -14,9 +14,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow_provider_lips.client.defaults import MAX_PER_PAGE
 from airflow_provider_lips.client.endpoints import Endpoint
 from airflow_provider_lips.client.query import ContactInteractionFilters
-from airflow_provider_lips.client.settings import MAX_PER_PAGE
 from airflow_provider_lips.client.values import parse_number, whole_or_given
 from airflow_provider_lips.exceptions import LipsValidationError, LipsXComLimitError
 from airflow_provider_lips.hooks.lips import LipsHook
