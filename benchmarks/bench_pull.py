@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import workers  # noqa: F401  (registers the operator worker)
@@ -82,11 +83,9 @@ def machine_info() -> str:
     versions = []
     for package in ("apache-airflow", "apache-airflow-task-sdk", "requests"):
         try:
-            from importlib.metadata import version
-
             versions.append(f"{package} {version(package)}")
-        except Exception:
-            pass
+        except PackageNotFoundError:
+            versions.append(f"{package} not installed")
     return (
         f"date: {datetime.now(timezone.utc).isoformat(timespec='seconds')}\n"
         f"machine: nproc {os.cpu_count()} ({len(os.sched_getaffinity(0))} usable), {cpu}, {platform.system()} {platform.release()}\n"

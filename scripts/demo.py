@@ -80,7 +80,7 @@ def main() -> int:
             ))
         with sqlite3.connect(warehouse) as db:
             for table in ("lips_contact_interactions", "lips_contacts"):
-                count = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                count = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (names from the tuple above)
                 print(f"  {table}: {count} rows in {warehouse}")
             latest = db.execute(
                 "SELECT id, event_type, occurred_at, display_name FROM lips_contact_interactions ORDER BY occurred_at DESC LIMIT 3"

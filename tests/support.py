@@ -186,7 +186,7 @@ def utc(text: str) -> datetime:
     """
     for layout in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
         try:
-            moment = datetime.strptime(text, layout)
+            moment = datetime.strptime(text, layout)  # noqa: DTZ007 (both layouts end in %z)
         except ValueError:
             continue
         if moment.utcoffset() == timedelta(0):

@@ -19,4 +19,4 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 RESPONSE_DEADLINE_TIMEOUTS = 3
 DEFAULT_AUTH_TYPE = "token"
 AUTH_TYPES = ("token", "oauth2")
-DEFAULT_TOKEN_URL = "https://api.localiqservices.com/oauth/token"
+DEFAULT_TOKEN_URL = "https://api.localiqservices.com/oauth/token"  # noqa: S105 (a URL, not a password)

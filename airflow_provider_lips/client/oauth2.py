@@ -116,7 +116,7 @@ class OAuth2Auth(LipsAuth):
                 return renewed
             log.info("The OAuth2 refresh token was used up or revoked (invalid_grant): using the password grant.")
         obtained = self._grant({"grant_type": "password", **self._user}, refreshing=False)
-        assert obtained is not None  # the password grant raises rather than answering None
+        assert obtained is not None  # noqa: S101 (narrows the type: the password grant raises rather than answering None)
         return obtained
 
     def _grant(self, params: dict[str, str], *, refreshing: bool) -> _Token | None:

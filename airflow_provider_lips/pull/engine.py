@@ -190,7 +190,7 @@ class Pull:
             )
             if self.completeness == "fail":
                 raise LipsIncompleteError(message + "Rerun later, or set completeness='warn' to accept this.")
-            log.warning(message + "Rerun later to fill the gap.")
+            log.warning("%sRerun later to fill the gap.", message)
 
     def _server_count(self, params: list[tuple[str, str]]) -> int:
         """The count the listing's totals report for ``params`` that this pull's filters match."""

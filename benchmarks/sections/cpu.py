@@ -60,8 +60,10 @@ def run(bench: Bench) -> None:
 def _profile_text(profile: dict[str, Any], size: int) -> str:
     threads = profile.get("thread_cpu", {})
     lines = [
-        f"\nProfile of the CPU path ({size:,} interactions; pyinstrument samples the main thread only, "
-        f"profiled run took {profile['wall']:.2f} s):"
+        (
+            f"\nProfile of the CPU path ({size:,} interactions; pyinstrument samples the main thread only, "
+            f"profiled run took {profile['wall']:.2f} s):"
+        )
     ]
     if threads:
         lines.append(

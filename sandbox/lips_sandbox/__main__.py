@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from types import FrameType
 
 from lips_sandbox.data import generate_interactions, with_long_transcripts
@@ -90,7 +90,8 @@ def _moment(text: str) -> datetime:
 
 
 def _parser() -> argparse.ArgumentParser:
-    today = datetime.combine(date.today(), datetime.min.time(), timezone.utc)
+    # Today in UTC, like the data: the local date is a day off for part of every day away from UTC.
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     # Every option shows its default in --help; the settings flags show SandboxSettings' (their
     # argparse default is SUPPRESS, so that only the flags given reach the settings).
     parser = argparse.ArgumentParser(

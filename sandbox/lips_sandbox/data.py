@@ -22,7 +22,7 @@ __all__ = ["format_timestamp", "gc_paused", "generate_interactions", "parse_time
 
 T = TypeVar("T")
 
-_EPOCH = datetime(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _HOUR_MS = 3_600_000
 _DAY_MS = 86_400_000
 

@@ -117,8 +117,9 @@ class SandboxProcess:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
-        request = urllib.request.Request(f"{self.url}/_sandbox/{path}", data=data, method=method)
-        with urllib.request.urlopen(request, timeout=30) as response:
+        # S310: always the sandbox's own http:// URL, never a file: or custom scheme.
+        request = urllib.request.Request(f"{self.url}/_sandbox/{path}", data=data, method=method)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             answer: IO[bytes] = response
             return json.loads(answer.read())
 
@@ -136,6 +137,7 @@ class SandboxProcess:
 
     def cpu_seconds(self) -> float:
         """utime + stime of the sandbox process (Linux)."""
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError("The sandbox process is not running: start() it first.")
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

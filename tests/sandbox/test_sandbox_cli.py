@@ -41,19 +41,21 @@ def test_cli_serves_until_signalled_and_exits_zero(tmp_path: Path, stop_signal: 
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
         auth = {"Authorization": "token T", "x-api-key": "K"}
         listing = f"{url}/contact_interactions"
-        first = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "per_page": "500"}, headers=auth)
+        first = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "per_page": "500"}, headers=auth, timeout=30)
         body = first.json()
         assert first.status_code == 200 and body["per_page"] == 50 and len(body["contact_interactions"]) == 50
         assert all("2026-09-30" <= r["occurred_at"][:10] < "2026-10-08" for r in body["contact_interactions"])
         assert all(r["occurred_at"].endswith("-08:00") and r["event_type"].endswith("Event") for r in body["contact_interactions"])
-        malformed = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "page": "2"}, headers=auth)
+        malformed = requests.get(listing, params={"global_master_advertiser_id": "USA_1", "page": "2"}, headers=auth, timeout=30)
         assert malformed.status_code == 200
         with pytest.raises(json.JSONDecodeError):
             json.loads(malformed.text)
-        assert requests.get(listing, params={"global_master_advertiser_id": "USA_3"}, headers=auth).status_code == 403
-        assert requests.get(listing, params={"global_master_advertiser_id": "USA_1"}).status_code == 401
-        assert requests.get(listing, params={"global_master_advertiser_id": "USA_1"}, headers=auth).status_code == 429
-        totals = requests.get(f"{url}/contact_interactions/totals", params={"global_master_advertiser_id": "USA_1"}, headers=auth)
+        assert requests.get(listing, params={"global_master_advertiser_id": "USA_3"}, headers=auth, timeout=30).status_code == 403
+        assert requests.get(listing, params={"global_master_advertiser_id": "USA_1"}, timeout=30).status_code == 401
+        assert requests.get(listing, params={"global_master_advertiser_id": "USA_1"}, headers=auth, timeout=30).status_code == 429
+        totals = requests.get(
+            f"{url}/contact_interactions/totals", params={"global_master_advertiser_id": "USA_1"}, headers=auth, timeout=30
+        )
         assert "totals" not in totals.json() and totals.json()["events"] >= body["per_page"]  # --totals-shape flat
         assert len(sandbox.requests()) == 6
         assert sandbox.stop(stop_signal) == 0

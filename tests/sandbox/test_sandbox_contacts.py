@@ -104,7 +104,7 @@ def test_contacts_need_an_advertiser_and_respect_access_and_visibility(
     missing = client.get(f"{sandbox.url}/contacts", params={"global_master_campaign_id": records[0]["global_master_campaign_id"]})
     assert missing.status_code == 422 and "global_master_advertiser_id" in missing.json()["message"]
     assert client.get(f"{sandbox.url}/contacts", params={"global_master_advertiser_id": "USA_3"}).status_code == 403
-    assert requests.get(f"{sandbox.url}/contacts", params={"global_master_advertiser_id": "USA_1"}).status_code == 401
+    assert requests.get(f"{sandbox.url}/contacts", params={"global_master_advertiser_id": "USA_1"}, timeout=30).status_code == 401
     assert walk_contacts(client, sandbox.url, global_master_advertiser_id="USA_1", archived="true") == []
     # Before any interaction was ingested, nobody is a contact yet.
     sandbox.configure(as_of=START - timedelta(days=1))
@@ -122,5 +122,5 @@ def test_a_new_interaction_with_a_new_contact_shows_the_contact(
     after = walk_contacts(client, sandbox.url, global_master_advertiser_id="USA_1")
     assert {c["id"] for c in after} == before | {9_999_001}
     assert after[0]["id"] == 9_999_001  # the newest created_at comes first
-    truth = requests.get(f"{sandbox.url}/_sandbox/contacts-truth", params={"global_master_advertiser_id": "USA_1"}).json()
+    truth = requests.get(f"{sandbox.url}/_sandbox/contacts-truth", params={"global_master_advertiser_id": "USA_1"}, timeout=30).json()
     assert truth["ids"] == [c["id"] for c in after] and truth["count"] == len(after)

@@ -33,7 +33,7 @@ def test_latency_and_jitter_delay_each_request(serve: Serve, client: requests.Se
         assert client.get(f"{sandbox.url}/contact_interactions/totals", params=USA_1).status_code == 200
         assert 0.12 <= time.perf_counter() - began < 1.0
     began = time.perf_counter()
-    requests.get(f"{sandbox.url}/_sandbox/requests")
+    requests.get(f"{sandbox.url}/_sandbox/requests", timeout=30)
     assert time.perf_counter() - began < 0.1  # control endpoints are never delayed
 
 
@@ -106,7 +106,7 @@ def test_dropped_connections_get_no_response(serve: Serve, client: requests.Sess
     with pytest.raises(requests.ConnectionError):
         client.get(f"{sandbox.url}/contact_interactions", params=USA_1)
     assert [entry["status"] for entry in sandbox.requests] == [0]
-    assert requests.get(f"{sandbox.url}/_sandbox/config").json()["drop_rate"] == 1.0  # control is never faulted
+    assert requests.get(f"{sandbox.url}/_sandbox/config", timeout=30).json()["drop_rate"] == 1.0  # control is never faulted
     sandbox.configure(drop_rate=0.5, error_rate=0.0)
     outcomes = []
     for _ in range(20):
@@ -171,7 +171,7 @@ def test_mutation_during_a_walk_inserts_and_archives_once(
     walk_again = [client.get(f"{sandbox.url}/contact_interactions", params={**window, "page": p}) for p in (1, 2, 3)]
     assert all(r.status_code == 200 for r in walk_again) and sandbox.mutations == mutations  # only once
     assert stable <= set(after)
-    assert requests.get(f"{sandbox.url}/_sandbox/mutations").json() == mutations
+    assert requests.get(f"{sandbox.url}/_sandbox/mutations", timeout=30).json() == mutations
 
 
 def test_redirect_to_another_host_which_records_what_arrives(serve: Serve, client: requests.Session) -> None:
@@ -186,7 +186,7 @@ def test_redirect_to_another_host_which_records_what_arrives(serve: Serve, clien
     assert response.status_code == 302
     assert response.headers["Location"] == f"{target.url}/contact_interactions?global_master_advertiser_id=USA_1&page=2"
     naive = requests.get(
-        response.headers["Location"], headers={"Authorization": f"token {SANDBOX_TOKEN}", "x-api-key": "leaked"}
+        response.headers["Location"], headers={"Authorization": f"token {SANDBOX_TOKEN}", "x-api-key": "leaked"}, timeout=30
     )
     assert naive.status_code == 200
     received = target.requests[-1]["headers"]

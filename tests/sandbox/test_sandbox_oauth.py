@@ -25,18 +25,18 @@ OAUTH = {
 
 
 def password_grant(url: str, **overrides: str) -> requests.Response:
-    return requests.post(f"{url}/oauth/token", json={"grant_type": "password", **CLIENT, **USER, **overrides})
+    return requests.post(f"{url}/oauth/token", json={"grant_type": "password", **CLIENT, **USER, **overrides}, timeout=30)
 
 
 def refresh_grant(url: str, refresh_token: str) -> requests.Response:
     return requests.post(
-        f"{url}/oauth/token", json={"grant_type": "refresh_token", **CLIENT, "refresh_token": refresh_token}
+        f"{url}/oauth/token", json={"grant_type": "refresh_token", **CLIENT, "refresh_token": refresh_token}, timeout=30
     )
 
 
 def bearer_get(url: str, access_token: str) -> requests.Response:
     return requests.get(
-        f"{url}/contact_interactions", params=ALL, headers={"Authorization": f"Bearer {access_token}"}
+        f"{url}/contact_interactions", params=ALL, headers={"Authorization": f"Bearer {access_token}"}, timeout=30
     )
 
 
@@ -53,12 +53,12 @@ def test_password_grant_answers_the_documented_shape_and_the_api_takes_the_beare
     assert bearer_get(sandbox.url, "not-a-token").status_code == 401
     # The token scheme keeps working beside OAuth2.
     token_auth = {"Authorization": f"token {SANDBOX_TOKEN}"}
-    assert requests.get(f"{sandbox.url}/contact_interactions", params=ALL, headers=token_auth).status_code == 200
+    assert requests.get(f"{sandbox.url}/contact_interactions", params=ALL, headers=token_auth, timeout=30).status_code == 200
 
 
 def test_a_form_encoded_body_works_too(serve: Serve) -> None:
     sandbox = serve(**OAUTH)
-    answer = requests.post(f"{sandbox.url}/oauth/token", data={"grant_type": "password", **CLIENT, **USER})
+    answer = requests.post(f"{sandbox.url}/oauth/token", data={"grant_type": "password", **CLIENT, **USER}, timeout=30)
     assert answer.status_code == 200 and bearer_get(sandbox.url, answer.json()["access_token"]).status_code == 200
 
 
@@ -105,7 +105,7 @@ def test_refresh_tokens_are_single_use_and_rotate(serve: Serve) -> None:
     third = password_grant(sandbox.url).json()
     wrong_client = requests.post(
         f"{sandbox.url}/oauth/token",
-        json={"grant_type": "refresh_token", **CLIENT, "client_secret": "x", "refresh_token": third["refresh_token"]},
+        json={"grant_type": "refresh_token", **CLIENT, "client_secret": "x", "refresh_token": third["refresh_token"]}, timeout=30
     )
     assert wrong_client.json()["error"] == "invalid_client"
 
@@ -133,7 +133,7 @@ def test_refresh_tokens_can_expire_too(serve: Serve) -> None:
 def test_expire_tokens_control_ends_every_access_token_at_once(serve: Serve) -> None:
     sandbox = serve(**OAUTH)
     grants = [password_grant(sandbox.url).json() for _ in range(2)]
-    assert requests.post(f"{sandbox.url}/_sandbox/expire-tokens").json() == {"expired": 2}
+    assert requests.post(f"{sandbox.url}/_sandbox/expire-tokens", timeout=30).json() == {"expired": 2}
     assert [bearer_get(sandbox.url, g["access_token"]).status_code for g in grants] == [401, 401]
     assert refresh_grant(sandbox.url, grants[0]["refresh_token"]).status_code == 200
     assert sandbox.expire_tokens() == 1
@@ -147,7 +147,7 @@ def test_token_endpoint_faults_are_its_own(serve: Serve) -> None:
     assert time.monotonic() - started >= 3 * 0.15
     # The API itself is not affected, and token requests do not consume its fault sequence.
     token_auth = {"Authorization": f"token {SANDBOX_TOKEN}"}
-    assert requests.get(f"{sandbox.url}/contact_interactions", params=ALL, headers=token_auth).status_code == 200
+    assert requests.get(f"{sandbox.url}/contact_interactions", params=ALL, headers=token_auth, timeout=30).status_code == 200
     sandbox.reset_log()
     assert password_grant(sandbox.url).status_code == 503  # the ordinals restart with the log
     sandbox.configure(token_errors=0.0, token_latency_ms=0)
@@ -168,7 +168,7 @@ def test_the_request_log_names_the_grant_but_holds_no_secret(serve: Serve) -> No
     text = repr(log)
     for secret in (CLIENT["client_secret"], USER["password"], grant["refresh_token"], grant["access_token"]):
         assert secret not in text
-    assert requests.get(f"{sandbox.url}/oauth/token").status_code == 405
+    assert requests.get(f"{sandbox.url}/oauth/token", timeout=30).status_code == 405
 
 
 @pytest.mark.integration  # the sandbox CLI as a process

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -42,12 +43,12 @@ def walk(client: requests.Session, url: str, **params: Any) -> list[int]:
 def test_auth_requires_the_token(serve: Serve) -> None:
     sandbox = serve()
     url = f"{sandbox.url}/contact_interactions"
-    missing = requests.get(url, params=ALL)
-    wrong = requests.get(url, params=ALL, headers={"Authorization": "token nope"})
-    bearer = requests.get(url, params=ALL, headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"})
+    missing = requests.get(url, params=ALL, timeout=30)
+    wrong = requests.get(url, params=ALL, headers={"Authorization": "token nope"}, timeout=30)
+    bearer = requests.get(url, params=ALL, headers={"Authorization": f"Bearer {SANDBOX_TOKEN}"}, timeout=30)
     assert [missing.status_code, wrong.status_code, bearer.status_code] == [401, 401, 401]
     assert "token" in missing.json()["message"]
-    ok = requests.get(url, params=ALL, headers={"Authorization": f"token {SANDBOX_TOKEN}"})
+    ok = requests.get(url, params=ALL, headers={"Authorization": f"token {SANDBOX_TOKEN}"}, timeout=30)
     assert ok.status_code == 200 and ok.headers["Content-Type"].startswith("application/json")
 
 
@@ -363,7 +364,7 @@ def test_request_log_records_everything_received(serve: Serve, client: requests.
     assert entry["query"] == "global_master_advertiser_id=USA_1%2CUSA_2%2CUSA_3&page=2"
     assert entry["params"] == {"global_master_advertiser_id": ["USA_1,USA_2,USA_3"], "page": ["2"]}
     assert entry["headers"]["Authorization"] == f"token {SANDBOX_TOKEN}" and entry["headers"]["x-api-key"] == "abc"
-    assert abs(entry["time"] - datetime.now().timestamp()) < 5
+    assert abs(entry["time"] - datetime.now(timezone.utc).timestamp()) < 5
     sandbox.reset_log()
     assert sandbox.requests == []
 
@@ -372,24 +373,24 @@ def test_control_endpoints(serve: Serve, client: requests.Session) -> None:
     sandbox = serve()
     client.get(f"{sandbox.url}/contact_interactions", params=ALL)
     control = f"{sandbox.url}/_sandbox"
-    logged = requests.get(f"{control}/requests").json()
+    logged = requests.get(f"{control}/requests", timeout=30).json()
     assert [entry["path"] for entry in logged] == ["/contact_interactions"]
     truth = requests.get(
-        f"{control}/truth", params={"global_master_advertiser_id": "USA_2", "start_date": "2026-10-02"}
+        f"{control}/truth", params={"global_master_advertiser_id": "USA_2", "start_date": "2026-10-02"}, timeout=30
     ).json()
     assert truth["ids"] == sandbox.truth(global_master_advertiser_id="USA_2", start_date="2026-10-02")
     assert truth["count"] == len(truth["ids"]) > 0
-    assert requests.get(f"{control}/truth").status_code == 422
-    config = requests.post(f"{control}/config", json={"malformed_pages": [2], "as_of": "2026-10-10T00:00:00Z"}).json()
+    assert requests.get(f"{control}/truth", timeout=30).status_code == 422
+    config = requests.post(f"{control}/config", json={"malformed_pages": [2], "as_of": "2026-10-10T00:00:00Z"}, timeout=30).json()
     assert config["malformed_pages"] == [2] and sandbox.settings.as_of == datetime(2026, 10, 10, tzinfo=timezone.utc)
-    assert requests.post(f"{control}/config", json={"error_rate": 7}).status_code == 400
-    assert requests.post(f"{control}/config", json={"no_such": 1}).status_code == 400
-    assert requests.post(f"{control}/config", data="not json").status_code == 400
-    assert requests.get(f"{control}/config").json()["token"] == SANDBOX_TOKEN
-    assert requests.get(f"{control}/mutations").json() == {"inserted": [], "archived": []}
-    assert requests.post(f"{control}/reset-log").json() == {"ok": True}
-    assert sandbox.requests == [] and requests.get(f"{control}/requests").json() == []
-    assert requests.get(f"{control}/nothing").status_code == 404
+    assert requests.post(f"{control}/config", json={"error_rate": 7}, timeout=30).status_code == 400
+    assert requests.post(f"{control}/config", json={"no_such": 1}, timeout=30).status_code == 400
+    assert requests.post(f"{control}/config", data="not json", timeout=30).status_code == 400
+    assert requests.get(f"{control}/config", timeout=30).json()["token"] == SANDBOX_TOKEN
+    assert requests.get(f"{control}/mutations", timeout=30).json() == {"inserted": [], "archived": []}
+    assert requests.post(f"{control}/reset-log", timeout=30).json() == {"ok": True}
+    assert sandbox.requests == [] and requests.get(f"{control}/requests", timeout=30).json() == []
+    assert requests.get(f"{control}/nothing", timeout=30).status_code == 404
 
 
 def test_truth_validates_like_the_server(serve: Serve) -> None:
@@ -411,15 +412,15 @@ def test_settings_validate_and_round_trip() -> None:
     assert settings.mutate_during_walk == {"after_requests": 2, "insert": 0, "archive": 0}
     assert settings.redirect_to == "http://h:1"
     assert SandboxSettings().updated(**settings.to_json()) == settings
-    for bad in (
-        {"drop_rate": 2},
-        {"retry_after_format": "minutes"},
-        {"max_per_page": 0},
-        {"redirect_to": "ftp://x"},
-        {"mutate_during_walk": {"later": 1}},
-        {"latency": 5},
+    for bad, message in (
+        ({"drop_rate": 2}, "invalid value for drop_rate: expected a number in"),
+        ({"retry_after_format": "minutes"}, "invalid value for retry_after_format: expected one of"),
+        ({"max_per_page": 0}, "invalid value for max_per_page: expected a positive integer"),
+        ({"redirect_to": "ftp://x"}, "invalid value for redirect_to: expected an http"),
+        ({"mutate_during_walk": {"later": 1}}, "invalid value for mutate_during_walk: expected an object"),
+        ({"latency": 5}, "unknown sandbox setting 'latency'"),
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=re.escape(message)):
             SandboxSettings().updated(**bad)
 
 

@@ -81,7 +81,7 @@ def test_archive_unarchive_and_delete_between_runs(serve: Serve, client: request
     archived_one, archived_two, deleted = live[1], live[2], live[3]
     control = f"{sandbox.url}/_sandbox"
     moment = datetime(2026, 10, 20, 12, tzinfo=timezone.utc)
-    answer = requests.post(f"{control}/archive", json={"ids": [archived_one, archived_two], "at": moment.isoformat()})
+    answer = requests.post(f"{control}/archive", json={"ids": [archived_one, archived_two], "at": moment.isoformat()}, timeout=30)
     assert answer.json() == {"archive": [archived_one, archived_two]}
     sandbox.delete(deleted)
     assert sandbox.truth(global_master_advertiser_id="USA_1") == [i for i in live if i not in (archived_one, archived_two, deleted)]
@@ -89,19 +89,20 @@ def test_archive_unarchive_and_delete_between_runs(serve: Serve, client: request
     shown = served(client, sandbox, archived="true")
     assert [r["id"] for r in shown] == [archived_one, archived_two]
     assert {r["archived_at"] for r in shown} == {"2026-10-20T12:00:00.000Z"}
-    assert requests.post(f"{control}/unarchive", json={"ids": [archived_two]}).status_code == 200
+    assert requests.post(f"{control}/unarchive", json={"ids": [archived_two]}, timeout=30).status_code == 200
     assert sandbox.truth(global_master_advertiser_id="USA_1", archived=True) == [archived_one]
     restored = next(r for r in served(client, sandbox) if r["id"] == archived_two)
     assert restored["archived_at"] is None
-    assert requests.post(f"{control}/delete", json={"ids": [archived_one]}).status_code == 200
+    assert requests.post(f"{control}/delete", json={"ids": [archived_one]}, timeout=30).status_code == 200
     assert sandbox.truth(global_master_advertiser_id="USA_1", archived=True) == []
-    assert requests.get(f"{control}/deleted").json() == {"ids": [deleted, archived_one]} and sandbox.deleted == [deleted, archived_one]
+    assert requests.get(f"{control}/deleted", timeout=30).json() == {"ids": [deleted, archived_one]}
+    assert sandbox.deleted == [deleted, archived_one]
     totals = client.get(f"{sandbox.url}/contact_interactions/totals", params=USA_1).json()
     assert totals["totals"]["events"] == len(live) - 2
     # Unknown ids change nothing and say so; a malformed body is a 400.
-    unknown = requests.post(f"{control}/archive", json={"ids": [live[5], 1]})
+    unknown = requests.post(f"{control}/archive", json={"ids": [live[5], 1]}, timeout=30)
     assert unknown.status_code == 404 and "1" in unknown.json()["message"]
     assert live[5] in sandbox.truth(global_master_advertiser_id="USA_1")
-    assert requests.post(f"{control}/delete", json={"ids": "all"}).status_code == 400
+    assert requests.post(f"{control}/delete", json={"ids": "all"}, timeout=30).status_code == 400
     with pytest.raises(KeyError):
         sandbox.unarchive(deleted)
