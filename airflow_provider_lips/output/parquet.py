@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timezone
 from functools import lru_cache
+from types import CodeType
 from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
@@ -295,7 +296,7 @@ class _Struct(_Column):
             "    valid_append(True)",
             "    return True",
         ]
-        exec(compile("\n".join(lines), f"<parquet writer of {self.field.name}>", "exec"), scope)
+        exec(_compiled("\n".join(lines), self.field.name), scope)  # noqa: S102  (our own code, built from FIELDS)
         function: Callable[[Any], bool] = scope["append"]
         return function
 
@@ -366,6 +367,12 @@ class _List(_Column):
 
     def decode(self, value: Any) -> Any:
         return [self.element.decode(item) for item in value]
+
+
+@lru_cache(maxsize=64)
+def _compiled(source: str, name: str) -> CodeType:
+    """The generated code of a struct, compiled once per process (every file of every pull reuses it)."""
+    return compile(source, f"<parquet writer of {name}>", "exec")
 
 
 def _spelled(value: dict[str, Any], names: tuple[str, ...], column: _Column, extras: dict[str, Any]) -> None:

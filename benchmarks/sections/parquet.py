@@ -47,8 +47,8 @@ def run(bench: Bench) -> None:
     jsonl_bytes, parquet_bytes = results["jsonl"][-1]["bytes"], results["parquet"][-1]["bytes"]
     rows.append([
         section, "bytes on disk: Parquet (zstd) vs JSON Lines", f"{parquet_bytes / 1e6:,.1f} MB",
-        f"JSON Lines {jsonl_bytes / 1e6:,.1f} MB", f"{parquet_bytes / jsonl_bytes:.1%} of JSON Lines "
-        f"({parquet_bytes / size:.0f} vs {jsonl_bytes / size:.0f} bytes per interaction)",
+        f"JSON Lines {jsonl_bytes / 1e6:,.1f} MB",
+        f"{parquet_bytes / jsonl_bytes:.1%} of JSON Lines ({parquet_bytes / size:.0f} vs {jsonl_bytes / size:.0f} bytes per interaction)",
         f"<= {TARGET_BYTES_RATIO:.0%}", pass_fail(parquet_bytes <= TARGET_BYTES_RATIO * jsonl_bytes and complete),
     ])  # fmt: skip
     for label, key in (("wall, execute", "wall"), ("per client CPU-second", "cpu")):
@@ -91,10 +91,12 @@ def _duckdb_rows(bench: Bench, section: str, size: int) -> None:
             connection.close()
         seconds[output_format] = min(timings)
     same = answers["jsonl"] == answers["parquet"] and sum(row[2] for row in answers["parquet"]) == size
+    verdict = "same answer" if same else "ANSWERS DIFFER"
     bench.rows.append([
         section, "DuckDB: count per day and event type over the lake (best of 3)", f"Parquet {seconds['parquet'] * 1000:,.0f} ms",
-        f"JSON Lines {seconds['jsonl'] * 1000:,.0f} ms", f"{seconds['jsonl'] / seconds['parquet']:.1f}x faster on Parquet; "
-        f"{len(answers['parquet'])} groups, {'same answer' if same else 'ANSWERS DIFFER'}", "(info)", pass_fail(same),
+        f"JSON Lines {seconds['jsonl'] * 1000:,.0f} ms",
+        f"{seconds['jsonl'] / seconds['parquet']:.1f}x faster on Parquet; {len(answers['parquet'])} groups, {verdict}",
+        "(info)", pass_fail(same),
     ])  # fmt: skip
 
 

@@ -151,6 +151,6 @@ def test_a_bad_format_fails_when_the_dag_is_parsed_or_before_any_request(lips_co
         task_id="pull", global_master_advertiser_id=GMAID, destination=f"file://{tmp_path}/x.jsonl", output_format="{{ params.f }}"
     )
     operator.render_template_fields({"params": {"f": "avro"}})
-    with pytest.raises(LipsValidationError, match="output_format must be one of .* got 'avro'"):
+    with pytest.raises(LipsValidationError, match=r"output_format must be one of .* got 'avro'"):
         operator.execute({"data_interval_start": INTERVAL, "data_interval_end": INTERVAL + timedelta(days=1)})
     assert data_requests(lips_conn) == []

@@ -17,7 +17,7 @@ from airflow_provider_lips.output.parquet_schema import FIELDS, SCHEMA_FINGERPRI
 from lips_sandbox import generate_interactions
 from lips_sandbox.shapes import Presentation, present
 from tests.hostile_records import hostile_interactions
-from tests.support import DATA_END, DATA_START, SAMPLE_INTERACTION
+from tests.support import DATA_END, DATA_START, REPO, SAMPLE_INTERACTION
 
 
 def write(records: list[dict[str, Any]], batch: int = 100, **bounds: int) -> bytes:
@@ -142,3 +142,11 @@ def test_timestamps_are_utc_instants_with_milliseconds() -> None:
     table = pq.read_table(io.BytesIO(write([record])))
     assert table.column("created_at").to_pylist() == [datetime(2021, 9, 6, 16, 18, 42, 505000, tzinfo=timezone.utc)]
     assert read(write([record])) == [record]
+
+
+def test_the_docs_show_every_column_of_this_schema_version() -> None:
+    page = (REPO / "docs" / "parquet.md").read_text()
+    assert f"## The schema (version {SCHEMA_VERSION})" in page
+    for path, kind, spellings, meaning in describe():
+        also = ", ".join(f"`{name}`" for name in spellings.split(", ")) if spellings else ""
+        assert f"| `{path}` | {kind} | {also} | {meaning} |" in page, path
