@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(PY) -m pip install --quiet -e ./sandbox -e '.[dev]' $(if $(AIRFLOW_VERSION),'apache-airflow==$(AIRFLOW_VERSION)')
 	touch $@
 
-# ruff (rules and line length in pyproject.toml; no reformatting) and mypy --strict on the package.
+# ruff (rules and line length in pyproject.toml; no reformatting) and mypy: --strict on the package and
+# the sandbox, slightly less strict on the tests, benchmarks and scripts (pyproject.toml says how).
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy

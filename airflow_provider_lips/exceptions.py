@@ -9,9 +9,12 @@ task retries apply to them.
 from __future__ import annotations
 
 try:
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    # "X as X": re-exported on purpose (tests and callers catch AirflowFailException from here).
+    from airflow.sdk.exceptions import AirflowException as AirflowException
+    from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
 except ImportError:  # Airflow < 3.1 keeps them in core only
-    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import AirflowException as AirflowException  # type: ignore[attr-defined]
+    from airflow.exceptions import AirflowFailException as AirflowFailException  # type: ignore[no-redef]
 
 
 class LipsValidationError(AirflowFailException, ValueError):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from harness import ADVERTISER, PER_PAGE, WINDOW_END, WINDOW_START, worker
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 def _proc_status_kb(field: str) -> int | None:
@@ -72,7 +75,7 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
         output_format=spec.get("output_format"),
     )
     # The window goes in as the run's data interval.
-    context = {"data_interval_start": WINDOW_START, "data_interval_end": WINDOW_END}
+    context = cast("Context", {"data_interval_start": WINDOW_START, "data_interval_end": WINDOW_END})
 
     profiler = None
     thread_cpu: dict[str, float] = {}

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 import pytest
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
     from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,8 +30,17 @@ DATA_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 DATA_END = datetime(2026, 11, 29, tzinfo=timezone.utc)
 DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)
 WEEK = (datetime(2026, 11, 10, tzinfo=timezone.utc), datetime(2026, 11, 17, tzinfo=timezone.utc))
+
+
+class PgParams(TypedDict):
+    host: str
+    port: int
+    user: str
+    dbname: str
+
+
 # The shared PostgreSQL server (trust authentication): the tests' schemas and the deployments' databases live there.
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+PG: PgParams = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 T = TypeVar("T")
 # The tables the load writes (tests/transfers).
 TABLES = ("lips_contact_interactions", "lips_contacts")
@@ -149,7 +159,7 @@ class Warehouse:
     def table_exists(self, table: str) -> bool:
         if self.dialect == "sqlite":
             return bool(self.rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)))
-        return self.value("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        return bool(self.value("SELECT to_regclass(%s) IS NOT NULL", (table,)))
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]] | None]:
         """Every row of both tables, every column, or None for a missing table."""
@@ -214,9 +224,14 @@ def pull(**kwargs: Any) -> LipsContactInteractionsOperator:
     return LipsContactInteractionsOperator(**kwargs)
 
 
+def context(start: datetime = DAY, end: datetime | None = None, **more: Any) -> Context:
+    """The task context as ``execute`` gets it: the data interval ``[start, end)`` (one day by default) and ``more``."""
+    return cast("Context", {"data_interval_start": start, "data_interval_end": end or start + timedelta(days=1), **more})
+
+
 def run(operator: Any, start: datetime = DAY, end: datetime | None = None) -> Any:
     """Execute ``operator`` with the data interval Airflow would pass: ``[start, end)``, one day by default."""
-    return operator.execute({"data_interval_start": start, "data_interval_end": end or start + timedelta(days=1)})
+    return operator.execute(context(start, end))
 
 
 def pull_records(hook: Any, *, start: str = "2026-11-01", end: str = "2026-12-01", **filters: Any) -> list[dict]:
@@ -243,20 +258,22 @@ def run_together(commands: list[list[str]], go: Path, *, timeout: float = 120, *
     Returns each process's output after its "ready" line; fails naming the process that failed.
     Every process is killed on the way out, failures included.
     """
-    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen) for c in commands]
+    processes: list[subprocess.Popen[str]] = [
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen) for c in commands
+    ]
     try:
         for process in processes:
             line = process.stdout.readline() if process.stdout else ""
             if line.strip() != "ready":
                 process.wait(timeout)
-                raise AssertionError(f"{process.args} did not start: {line}{process.stderr.read() if process.stderr else ''}")
+                raise AssertionError(f"{process.args!r} did not start: {line}{process.stderr.read() if process.stderr else ''}")
         go.touch()
         deadline = time.monotonic() + timeout
         outputs = []
         for process in processes:
             out, err = process.communicate(timeout=max(1.0, deadline - time.monotonic()))
             if process.returncode != 0:
-                raise AssertionError(f"{process.args} exited {process.returncode}:\n{err[-3000:]}")
+                raise AssertionError(f"{process.args!r} exited {process.returncode}:\n{err[-3000:]}")
             outputs.append(out)
         return outputs
     finally:

@@ -22,7 +22,7 @@ from airflow_provider_lips.operators.contact_interactions import LipsContactInte
 from airflow_provider_lips.pull.engine import Pull
 from airflow_provider_lips.pull.window import TimeWindow
 from lips_sandbox import LipsSandbox, generate_interactions, with_long_transcripts
-from tests.support import API_KEY, DATA_END, DATA_START, TOKEN, expected_ids, lips_connection
+from tests.support import API_KEY, DATA_END, DATA_START, TOKEN, context, expected_ids, lips_connection
 
 pytestmark = pytest.mark.integration  # sandboxes of its own
 
@@ -116,7 +116,7 @@ def test_the_operator_argument_wins_over_the_connection_extra(
     hook = LipsHook(max_bytes_in_flight=operator.max_bytes_in_flight)
     assert hook.settings.max_bytes_in_flight == int(3.5 * MiB)
     assert LipsHook().settings.max_bytes_in_flight == 1
-    manifest = operator.execute({"data_interval_start": DATA_START, "data_interval_end": DATA_END})
+    manifest = operator.execute(context(DATA_START, DATA_END))
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert manifest["records"] == len(lines) == len(expected_ids(large, DATA_START, DATA_END))
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_lips.client.endpoints import CONTACT_INTERACTIONS
+from airflow_provider_lips.client.oauth2 import OAuth2Auth
 from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError, LipsValidationError
 from airflow_provider_lips.hooks.lips import LipsHook
 from lips_sandbox import LipsSandbox
@@ -210,6 +211,7 @@ def test_renewal_is_thread_safe(oauth_conn: LipsSandbox) -> None:
     hook = LipsHook()
     try:
         auth = hook.requester.auth
+        assert isinstance(auth, OAuth2Auth)
         first = auth.access_token()
         # The renewed token lives a minute, so a thread scheduled late on a loaded machine still finds it fresh.
         oauth_conn.configure(oauth_access_token_seconds=60)

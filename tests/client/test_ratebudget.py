@@ -150,8 +150,8 @@ def test_the_budget_is_named_by_a_hash_never_the_token(base_url: str, tmp_path: 
         budget.close()
     import redis
 
-    client = redis.Redis(*SHARED_REDIS, db=9)
-    stored = [name.decode() for name in client.keys(f"{REDIS_KEY_PREFIX}:{key}*")]
+    client = redis.Redis(*SHARED_REDIS, db=9, decode_responses=True)
+    stored = [str(name) for name in client.keys(f"{REDIS_KEY_PREFIX}:{key}*")]
     assert stored, "the Redis budget exists under the hash"
     files = [path.name for path in folder.iterdir()]
     assert any(name.startswith(key) for name in files)

@@ -31,6 +31,7 @@ from tests.support import (
     TOKEN,
     RedisServer,
     busiest_second,
+    context,
     expected_ids,
     free_port,
     lips_connection,
@@ -99,7 +100,7 @@ def pull_one(server: LipsSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     operator = LipsContactInteractionsOperator(
         task_id="pull", global_master_advertiser_id="USA_1", destination=str(tmp_path / "out.jsonl")
     )
-    return operator.execute({"data_interval_start": DATA_START, "data_interval_end": DATA_END})
+    return operator.execute(context(DATA_START, DATA_END))
 
 
 def test_redis_unreachable_at_the_start_fails_before_any_request(

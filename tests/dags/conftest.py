@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.support import lips_connection
 
 @pytest.fixture
 def deployment(airflow_db: Path, sandbox: LipsSandbox, tmp_path: Path) -> Callable[..., Deployment]:
-    def make(advertisers: list[str], **conn_extra: object) -> Deployment:
+    def make(advertisers: list[str], **conn_extra: Any) -> Deployment:
         warehouse, data = tmp_path / "warehouse.db", tmp_path / "data"
         env = {
             **os.environ,

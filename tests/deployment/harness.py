@@ -107,7 +107,7 @@ class RestClient:
 
         def parsed() -> dict[str, Any] | None:
             try:
-                return self.get(f"/dags/{dag_id}")  # type: ignore[no-any-return]
+                return self.get(f"/dags/{dag_id}")
             except ApiError:
                 return None
 

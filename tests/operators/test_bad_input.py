@@ -17,11 +17,11 @@ import pytest
 from airflow_provider_lips.exceptions import AirflowFailException, LipsValidationError
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from lips_sandbox import LipsSandbox
-from tests.support import API_KEY, TOKEN, data_requests, lips_connection
+from tests.support import API_KEY, TOKEN, context, data_requests, lips_connection
 
 START = datetime(2026, 11, 20, tzinfo=timezone.utc)
 END = datetime(2026, 11, 21, tzinfo=timezone.utc)
-CONTEXT = {"data_interval_start": START, "data_interval_end": END, "ds": "2026-11-20"}
+CONTEXT = {"ds": "2026-11-20"}
 GOOD = {"global_master_advertiser_id": "USA_1"}
 
 
@@ -193,8 +193,8 @@ def test_bad_input_fails_clearly_before_any_request(case: Case, sandbox: LipsSan
         operator = LipsContactInteractionsOperator(task_id="pull", **kwargs)
         if case.params is not None:
             # The real Jinja rendering a task run performs (Airflow's default environment).
-            operator.render_template_fields({**CONTEXT, "params": case.params})
-        operator.execute(dict(CONTEXT))
+            operator.render_template_fields(context(START, END, **CONTEXT, params=case.params))
+        operator.execute(context(START, END, **CONTEXT))
 
     assert type(raised.value) is case.error
     assert case.fragment in str(raised.value), str(raised.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_settings_resolve_argument_then_extra_then_default_on_the_wire(
     monkeypatch: pytest.MonkeyPatch,
     interactions: list[dict],
     argument: dict[str, int],
-    extra: dict[str, int],
+    extra: dict[str, Any],
     on_the_wire: dict[str, str],
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", lips_connection(lips_conn.url, requests_per_second=500, **extra))

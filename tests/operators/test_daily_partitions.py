@@ -15,14 +15,14 @@ from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationEr
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.warehouse import load_contact_interactions
 from lips_sandbox import LipsSandbox
-from tests.support import lake_partitions, truth_by_day
+from tests.support import context, lake_partitions, truth_by_day
 
 INTERVAL = datetime(2026, 11, 20, tzinfo=timezone.utc)
 GMAID = "USA_1"
 
 
 def run(operator: LipsContactInteractionsOperator, start: datetime = INTERVAL) -> dict[str, Any]:
-    result: dict[str, Any] = operator.execute({"data_interval_start": start, "data_interval_end": start + timedelta(days=1)})
+    result: dict[str, Any] = operator.execute(context(start, start + timedelta(days=1)))
     return result
 
 

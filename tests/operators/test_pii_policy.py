@@ -14,7 +14,7 @@ from airflow_provider_lips.exceptions import LipsResponseError, LipsValidationEr
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.pii import key_fingerprint, parse_policy
 from lips_sandbox import LipsSandbox
-from tests.support import DAY, data_requests, expected_ids, plaintext_pii
+from tests.support import DAY, context, data_requests, expected_ids, plaintext_pii
 
 KEY = "pii-key-OPERATORTEST-6d0e4f1a2b3c"
 OTHER_KEY = "pii-key-OTHERTEST-9a8b7c6d5e4f"
@@ -30,7 +30,7 @@ def pii_key(monkeypatch: pytest.MonkeyPatch) -> str:
 def run(start: datetime = DAY, days: int = 1, **kwargs: Any) -> Any:
     kwargs.setdefault("global_master_advertiser_id", "USA_1")
     operator = LipsContactInteractionsOperator(task_id="pull", **kwargs)
-    return operator.execute({"data_interval_start": start, "data_interval_end": start + timedelta(days=days)})
+    return operator.execute(context(start, start + timedelta(days=days)))
 
 
 def truth(interactions: list[dict], gmaid: str = "USA_1", start: datetime = DAY, days: int = 1) -> list[dict]:
@@ -133,7 +133,7 @@ def test_a_templated_policy_is_checked_after_rendering_and_before_any_request(li
     operator.pii = '{"contact.email": "hash", "contact.phone_numbers[0]": "hash"}'  # what rendering gave
     lips_conn.reset_log()
     with pytest.raises(LipsValidationError, match=r"malformed field path 'contact.phone_numbers\[0\]'"):
-        operator.execute({"data_interval_start": DAY, "data_interval_end": DAY + timedelta(days=1)})
+        operator.execute(context(DAY, DAY + timedelta(days=1)))
     assert data_requests(lips_conn) == []
 
 
@@ -168,7 +168,7 @@ def test_a_contacts_pull_applies_the_presets_contact_rules_to_each_contact(lips_
 
     window = (datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc))
     operator = LipsContactsOperator(task_id="contacts", global_master_advertiser_id="USA_1", pii="pseudonymize")
-    records = operator.execute({"data_interval_start": window[0], "data_interval_end": window[1]})
+    records = operator.execute(context(window[0], window[1]))
     plain = lips_conn.contacts_truth(global_master_advertiser_id="USA_1", start_date="2026-09-01T00:00:00.000Z",
                                      end_date="2026-09-30T23:59:59.999Z")
     redactor = parse_policy("pseudonymize", CONTACTS).compile(pii_key.encode())  # type: ignore[union-attr]

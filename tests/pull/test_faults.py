@@ -172,7 +172,7 @@ class _KillAtPage(logging.Filter):
         self.partial_seen: list[str] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.armed and "page %d of %d" in str(record.msg) and record.args and record.args[1] == self.page:
+        if self.armed and "page %d of %d" in str(record.msg) and isinstance(record.args, tuple) and record.args[1] == self.page:
             self.armed = False
             self.partial_seen = [p.name for p in self.folder.iterdir() if p.name.endswith(".partial") and p.stat().st_size]
             raise AirflowTaskTerminated("Task received SIGTERM signal")

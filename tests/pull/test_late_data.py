@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 from airflow_provider_lips.warehouse import load_contact_interactions
 from lips_sandbox import LipsSandbox
-from tests.support import utc
+from tests.support import context, utc
 
 FIRST_DAY = datetime(2026, 11, 15, tzinfo=timezone.utc)
 DAYS = 5
@@ -32,7 +32,7 @@ def run_days(sandbox: LipsSandbox, tmp_path: Path, lookback: str | None) -> tupl
             global_master_advertiser_id="USA_1",
             lookback=lookback,
             destination=f"file://{tmp_path}/{lookback}/date={start.date()}/contact_interactions.jsonl",
-        ).execute({"data_interval_start": start, "data_interval_end": end})
+        ).execute(context(start, end))
         load_contact_interactions(manifest, "lips_late_warehouse")
         manifests.append(manifest)
     with sqlite3.connect(db) as conn:

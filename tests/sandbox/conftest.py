@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import requests
-from sandbox_support import END, SANDBOX_TOKEN, START
 
 from lips_sandbox import LipsSandbox, generate_interactions
+from tests.sandbox.sandbox_support import END, SANDBOX_TOKEN, START
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Constants shared by the sandbox tests (a plain module: test directories are not packages here)."""
+"""Constants shared by the sandbox tests."""
 
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import requests
-from sandbox_support import START
 
 from lips_sandbox import LipsSandbox
 from lips_sandbox.data import format_timestamp, parse_timestamp, to_ms
+from tests.sandbox.sandbox_support import START
 
 Serve = Callable[..., LipsSandbox]
 

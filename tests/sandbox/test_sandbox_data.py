@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from sandbox_support import END, START
 
 from lips_sandbox import generate_interactions
 from lips_sandbox.data import format_timestamp, parse_timestamp, to_ms
+from tests.sandbox.sandbox_support import END, START
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 E164 = re.compile(r"^\+1[2-9]\d{2}[2-9]\d{6}$")

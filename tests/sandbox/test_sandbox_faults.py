@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import requests
-from sandbox_support import SANDBOX_TOKEN
 
 from lips_sandbox import LipsSandbox
 from lips_sandbox.data import parse_timestamp
+from tests.sandbox.sandbox_support import SANDBOX_TOKEN
 
 Serve = Callable[..., LipsSandbox]
 USA_1 = {"global_master_advertiser_id": "USA_1"}

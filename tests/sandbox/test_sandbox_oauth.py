@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 import requests
-from sandbox_support import SANDBOX_TOKEN
 
 from lips_sandbox import LipsSandbox
 from lips_sandbox.process import SandboxProcess
+from tests.sandbox.sandbox_support import SANDBOX_TOKEN
 
 Serve = Callable[..., LipsSandbox]
 ALL = {"global_master_advertiser_id": "USA_1"}

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from sandbox_support import END, SANDBOX_TOKEN
 
 from lips_sandbox import LipsSandbox, ParamError, SandboxSettings
 from lips_sandbox.data import format_timestamp, parse_timestamp, to_ms
+from tests.sandbox.sandbox_support import END, SANDBOX_TOKEN
 
 Serve = Callable[..., LipsSandbox]
 ALL = {"global_master_advertiser_id": "USA_1,USA_2,USA_3"}

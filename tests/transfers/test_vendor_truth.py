@@ -6,8 +6,9 @@ Real HTTP (the sandbox), real files, real SQLite and PostgreSQL (a schema per te
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -234,20 +235,21 @@ def test_days_of_archiving_unarchiving_and_deleting_keep_the_warehouse_equal_to_
     load(pull_to_file(tmp_path / "old.jsonl", datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 9, 2, tzinfo=timezone.utc)))
     loaded: set[int] = set()
     live = vendor.truth(global_master_advertiser_id="USA_1")[1:]  # without the old one
-    changes = [
-        lambda: None,
-        lambda: ([vendor.archive(i) for i in live[0:4]], [vendor.delete(i) for i in live[4:7]]),
-        lambda: (
-            [vendor.unarchive(i) for i in live[0:2]],
-            vendor.delete(live[2]),
-            [vendor.archive(i) for i in live[7:9]],
-            vendor.delete(1),  # outside the window: its row must stay as loaded
-            [vendor.delete(i) for i in vendor.truth(global_master_advertiser_id="USA_2")[:2]],  # another scope
-        ),
-        lambda: (vendor.insert(by_id[live[4]]), vendor.delete(live[9])),  # one deleted interaction is back
+    changes: list[list[Callable[[], None]]] = [
+        [],
+        [*(partial(vendor.archive, i) for i in live[0:4]), *(partial(vendor.delete, i) for i in live[4:7])],
+        [
+            *(partial(vendor.unarchive, i) for i in live[0:2]),
+            partial(vendor.delete, live[2]),
+            *(partial(vendor.archive, i) for i in live[7:9]),
+            partial(vendor.delete, 1),  # outside the window: its row must stay as loaded
+            *(partial(vendor.delete, i) for i in vendor.truth(global_master_advertiser_id="USA_2")[:2]),  # another scope
+        ],
+        [partial(vendor.insert, by_id[live[4]]), partial(vendor.delete, live[9])],  # one deleted interaction is back
     ]
     for day, change in enumerate(changes):
-        change()
+        for step in change:
+            step()
         run_day = END + timedelta(days=day)  # its window, widened by the lookback, covers all the data
         day_folder = "occurred_date={occurred_date}" if layout == "file-per-day" else f"date={run_day.date()}"
         path = tmp_path / f"gmaid=USA_1/{day_folder}/contact_interactions.jsonl"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from airflow_provider_lips.exceptions import LipsBadFileError, LipsValidationErr
 from airflow_provider_lips.transfers.contact_interactions_to_sql import DEFAULT_SQL_CONN_ID as CONN_ID
 from airflow_provider_lips.warehouse import LoadResult, load_contact_interactions, load_contacts
 from lips_sandbox import LipsSandbox
-from tests.support import Interaction, Jsonl, Warehouse
+from tests.support import Interaction, Jsonl, Warehouse, context
 
 
 def listed(contact_id: int, **fields: Any) -> dict[str, Any]:
@@ -76,7 +77,9 @@ def test_newest_version_wins_across_contacts_and_interaction_files_in_any_order(
             interaction(102, contact={"id": 12, "email": "embedded@example.com", **same_moment}),
         ],
     )
-    loads = [lambda: load_contacts(listing.as_uri(), CONN_ID), lambda: load_contact_interactions(events.as_uri(), CONN_ID)]
+    loads: list[Callable[[], LoadResult]] = [
+        lambda: load_contacts(listing.as_uri(), CONN_ID), lambda: load_contact_interactions(events.as_uri(), CONN_ID)
+    ]
     for run in loads if contacts_first else loads[::-1]:
         run()
     assert contacts(warehouse) == [
@@ -105,7 +108,7 @@ def test_a_pulled_contacts_file_loads_equal_to_the_sandboxs_truth(
     start, end = datetime(2026, 9, 1, tzinfo=timezone.utc), datetime(2026, 10, 1, tzinfo=timezone.utc)
     target = tmp_path / "contacts.jsonl"
     pull = LipsContactsOperator(task_id="contacts", global_master_advertiser_id="USA_1", destination=f"file://{target}")
-    manifest = pull.execute({"data_interval_start": start, "data_interval_end": end})
+    manifest = pull.execute(context(start, end))
 
     result = load_contacts(manifest, CONN_ID)
 
