@@ -131,7 +131,7 @@ def finish_worker(process: subprocess.Popen[bytes], timeout: float = 900) -> dic
             result: dict[str, Any] = json.loads(line[len(RESULT_PREFIX) :])
             return result
     tail = process.stderr_path.read_text(errors="replace")[-3000:]  # type: ignore[attr-defined]
-    raise RuntimeError(f"worker {process.args} failed (exit {process.returncode}):\n{out[-1000:]}\n{tail}")
+    raise RuntimeError(f"worker {process.args!r} failed (exit {process.returncode}):\n{out[-1000:]}\n{tail}")
 
 
 def worker_main(raw: str) -> int:

@@ -60,7 +60,7 @@ def budget_pull(spec: dict[str, Any]) -> dict[str, Any]:
         import airflow_provider_lips.hooks.lips as hook_module
         from airflow_provider_lips.client.ratelimit import RateLimiter
 
-        hook_module.open_rate_budget = lambda **kwargs: RateLimiter(kwargs["requests_per_second"])  # type: ignore[assignment,misc,return-value]
+        hook_module.open_rate_budget = lambda **kwargs: RateLimiter(kwargs["requests_per_second"])  # type: ignore[attr-defined,assignment]
     # Imported before the start, as a warm worker has them: the rows measure pulls, not imports.
     from airflow.sdk import ObjectStoragePath
     import airflow_provider_lips.client.ratebudget
@@ -158,9 +158,11 @@ def run(bench: Bench) -> None:
                 tag = f"6 multi-worker, {total} pages @{LATENCY_MS:g} ms, {RATE_LIMIT:g} req/s"
                 rows.append([
                     tag, f"{processes:>2} processes, {MODES[mode]}: aggregate pages/s", f"{rate:.2f}",
-                    f"wall {result['wall']:.1f} s; 429: {stats['statuses'].get(429, 0)} of {stats['requests']} "
-                    f"= {stats['share_429']:.2%}; server admitted {stats['server_rate']:.1f}/s; first request "
-                    f"+{arrivals[0] - result['start']:.2f} s, last -{result['end'] - arrivals[-1]:.2f} s",
+                    (
+                        f"wall {result['wall']:.1f} s; 429: {stats['statuses'].get(429, 0)} of {stats['requests']} "
+                        f"= {stats['share_429']:.2%}; server admitted {stats['server_rate']:.1f}/s; first request "
+                        f"+{arrivals[0] - result['start']:.2f} s, last -{result['end'] - arrivals[-1]:.2f} s"
+                    ),
                     f"{rate / RATE_LIMIT:.1%} of limit",
                     f">= {TARGET_SHARED_RATE:.0%}, <= {TARGET_SHARED_429:.1%} 429" if shared else "(info)",
                     pass_fail(rate >= TARGET_SHARED_RATE * RATE_LIMIT and stats["share_429"] <= TARGET_SHARED_429 and complete)
@@ -183,7 +185,7 @@ def large_records(bench: Bench) -> None:
         max_per_page=PER_PAGE, transcript_bytes=200_000,
     ) as server:  # fmt: skip
         for label, bound in (("default byte bound (64 MiB)", None), ("no byte bound (2 x concurrency pages)", 1 << 40)):
-            extra = {} if bound is None else {"max_bytes_in_flight": bound}
+            extra: dict[str, Any] = {} if bound is None else {"max_bytes_in_flight": bound}
             destination = f"file://{workdir}/large-{secrets.token_hex(3)}.jsonl"
             spec = {"kind": "operator", "destination": destination, "completeness": "off"}
             result = run_worker(spec, operator_env(bench.env, server.url, NO_CLIENT_LIMIT, **extra), workdir)
@@ -191,8 +193,8 @@ def large_records(bench: Bench) -> None:
             peak_mb = result["peak_kb"] / 1024
             rows.append([
                 f"6 multi-worker, {count:,} records of ~200 KB", f"peak RSS, {label}", f"{peak_mb:.0f} MB",
-                f"baseline after imports {result['baseline_kb'] / 1024:.0f} MB", f"{result['pages']} pages, "
-                f"{result['records']:,} written", f"< {TARGET_LARGE_RSS_MB:g} MB" if bound is None else "(info)",
+                f"baseline after imports {result['baseline_kb'] / 1024:.0f} MB", f"{result['pages']} pages, {result['records']:,} written",
+                f"< {TARGET_LARGE_RSS_MB:g} MB" if bound is None else "(info)",
                 pass_fail(peak_mb < TARGET_LARGE_RSS_MB and result["records"] == count) if bound is None else "-",
             ])  # fmt: skip
             if result["records"] != count:

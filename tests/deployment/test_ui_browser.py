@@ -69,7 +69,7 @@ def press_test(ui: browser.Browser, conn_id: str) -> str:
     row = ui.wait(lambda d: next(r for r in d.find_elements(By.CSS_SELECTOR, "tbody tr") if r.text.split()[0] == conn_id),
                   f"the {conn_id} row")
     ui.click(next(b for b in row.find_elements(By.TAG_NAME, "button") if b.get_attribute("aria-label") == "Test Connection"))
-    (toast,) = ui.wait(lambda d: answered(d) or None, f"the Test result of {conn_id} with its message")
+    (toast,) = ui.wait(answered, f"the Test result of {conn_id} with its message")  # an empty list is "not yet"
     ui.shot(f"{conn_id}-test")
     return toast
 
