@@ -18,15 +18,16 @@ ADVERTISERS = ["USA_1", "USA_2"]
 TOKEN = "demo-token"
 
 
-def load_results(metadata_db: Path) -> list[dict]:
-    """The load tasks' return values (one per advertiser, in map order) from Airflow's metadata DB."""
+def advertiser_results(metadata_db: Path) -> list[dict]:
+    """The latest run's per-advertiser rows (the batch tasks' XCom 'advertisers') from Airflow's metadata DB."""
     with sqlite3.connect(metadata_db) as db:
+        (run_id,) = db.execute("SELECT max(run_id) FROM xcom WHERE dag_id = 'lips_contact_interactions_daily'").fetchone()
         rows = db.execute(
-            "SELECT value FROM xcom WHERE dag_id = 'lips_contact_interactions_daily' AND task_id = 'advertiser.load' "
-            "AND key = 'return_value' ORDER BY run_id DESC, map_index"
+            "SELECT value FROM xcom WHERE dag_id = 'lips_contact_interactions_daily' AND task_id = 'batch' "
+            "AND key = 'advertisers' AND run_id = ? ORDER BY map_index", (run_id,),
         ).fetchall()
     values = [json.loads(value) if isinstance(value, (str, bytes)) else value for (value,) in rows]
-    return [json.loads(v) if isinstance(v, str) else v for v in values][: len(ADVERTISERS)]
+    return [row for batch in values for row in (json.loads(batch) if isinstance(batch, str) else batch)]
 
 
 def main() -> int:
@@ -72,12 +73,11 @@ def main() -> int:
             print(f"  {gmaid}: {sum(n for _, n in counts)} interactions in {len(files)} partitions under {data / f'gmaid={gmaid}'}")
             for occurred, n in counts:
                 print(f"    occurred_date={occurred}: {n:4d}{'   <- the run interval' if occurred == day.isoformat() else ''}")
-        print("Load results (inserted / updated / unchanged rows, from each load's XCom):")
-        for gmaid, result in zip(ADVERTISERS, load_results(WORK / "airflow" / "airflow.db"), strict=False):
-            print(f"  {gmaid}: " + "; ".join(
-                f"{table} {c['inserted']} inserted, {c['updated']} updated, {c['unchanged']} unchanged"
-                for table, c in result.get("rows", {}).items()
-            ))
+        print("Per advertiser (the batch task's XCom 'advertisers', as the UI shows it):")
+        for row in advertiser_results(WORK / "airflow" / "airflow.db"):
+            failure = f", {row['error']}" if row["error"] else ""
+            print(f"  {row['gmaid']}: {row['status']}, {row['records']} interactions in {row['files']} files, "
+                  f"{row['pages']} pages, loaded {row['loaded']} (removed {row['removed']}){failure}")
         with sqlite3.connect(warehouse) as db:
             for table in ("lips_contact_interactions", "lips_contacts"):
                 count = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (names from the tuple above)

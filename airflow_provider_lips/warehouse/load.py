@@ -16,7 +16,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lips.exceptions import LipsBadFileError, LipsValidationError
-from airflow_provider_lips.warehouse.dialects import dialect_of
+from airflow_provider_lips.warehouse.dialects import Dialect, dialect_of
 from airflow_provider_lips.warehouse.pii_guard import PII_KEYS_TABLE, claim_pii_key, pii_key_of
 from airflow_provider_lips.warehouse.result import LoadResult
 from airflow_provider_lips.warehouse.schema import (
@@ -140,26 +140,63 @@ def _load(
     allow_mixed_pii_keys: bool,
     on_removed: str = "mark",
 ) -> LoadResult:
-    """Resolve, open and load one file in one transaction (both public loads end here).
+    """Resolve, open and load one file, or every file of a day-partitioned manifest, in one transaction
+    on one connection (both public loads end here): an advertiser's pull lands whole or not at all, and
+    its day files cost one connection and one lock, not one each.
 
     ``interactions_table=None`` loads a file of ``/contacts`` records into the contacts table alone.
     """
-    if isinstance(source, Mapping) and "files" in source:
-        return LoadResult.combine(
-            str(source.get("destination", "")),
-            [
-                _load(entry, sql_conn_id, interactions_table, contacts_table, batch_size,
-                      allow_mixed_pii_keys=allow_mixed_pii_keys, on_removed=on_removed)
-                for entry in file_manifests(source)
-            ],
-        )
     if not isinstance(allow_mixed_pii_keys, bool):
         raise LipsValidationError(f"allow_mixed_pii_keys must be True or False, got {allow_mixed_pii_keys!r}")
-    path, uri, expected_records = resolve_source(source)
-    pii_key = pii_key_of(source)
-    scope, sync_note = (None, "") if interactions_table is None else sync_scope(source)
+    several = isinstance(source, Mapping) and "files" in source
+    entries = list(file_manifests(source)) if several else [source]  # type: ignore[arg-type]
+    # Every source is checked before any work: a bad manifest fails before the connection is looked up.
+    files = [
+        (resolve_source(entry), pii_key_of(entry), (None, "") if interactions_table is None else sync_scope(entry))
+        for entry in entries
+    ]
     hook = _get_hook(sql_conn_id)
     dialect = dialect_of(hook, sql_conn_id)
+    tables = (contacts_table,) if interactions_table is None else (interactions_table, contacts_table)
+    conn = hook.get_conn()
+    try:
+        cursor = conn.cursor()
+        dialect.begin(conn, cursor, (*tables, PII_KEYS_TABLE) if any(pii_key for _, pii_key, _ in files) else tables)
+        results = [
+            _load_file(*resolved, pii_key, scope, cursor, dialect, interactions_table, contacts_table, batch_size,
+                       allow_mixed_pii_keys=allow_mixed_pii_keys, on_removed=on_removed)
+            for resolved, pii_key, scope in files
+        ]
+        conn.commit()
+    except BaseException:
+        # If the connection itself broke, closing it below rolls back all the same.
+        with suppress(Exception):
+            conn.rollback()
+        raise
+    finally:
+        conn.close()
+    if not several:
+        return results[0]
+    return LoadResult.combine(str(source.get("destination", "")), results)  # type: ignore[union-attr]
+
+
+def _load_file(
+    path: Any,
+    uri: str,
+    expected_records: int | None,
+    pii_key: Any,
+    sync: tuple[Any, str],
+    cursor: Any,
+    dialect: Dialect,
+    interactions_table: str | None,
+    contacts_table: str,
+    batch_size: int,
+    *,
+    allow_mixed_pii_keys: bool,
+    on_removed: str,
+) -> LoadResult:
+    """Load one resolved file through the open transaction of :func:`_load`."""
+    scope, sync_note = sync
     loader = FileLoader(
         dialect,
         uri,
@@ -173,26 +210,14 @@ def _load(
     tables = (contacts_table,) if interactions_table is None else (interactions_table, contacts_table)
     started = time.monotonic()
     with path.open("rb") as handle:
-        conn = hook.get_conn()
-        try:
-            cursor = conn.cursor()
-            dialect.begin(conn, cursor, (*tables, PII_KEYS_TABLE) if pii_key else tables)
-            if pii_key:
-                claim_pii_key(cursor, dialect, tables, pii_key, uri, allow_mixed=allow_mixed_pii_keys)
-            result = loader.load(cursor, handle)
-            if expected_records is not None and result.records != expected_records:
-                raise LipsBadFileError(
-                    f"{uri}: the manifest promises {expected_records} records but the file has "
-                    f"{result.records}; the file is incomplete or was replaced"
-                )
-            conn.commit()
-        except BaseException:
-            # If the connection itself broke, closing it below rolls back all the same.
-            with suppress(Exception):
-                conn.rollback()
-            raise
-        finally:
-            conn.close()
+        if pii_key:
+            claim_pii_key(cursor, dialect, tables, pii_key, uri, allow_mixed=allow_mixed_pii_keys)
+        result = loader.load(cursor, handle)
+        if expected_records is not None and result.records != expected_records:
+            raise LipsBadFileError(
+                f"{uri}: the manifest promises {expected_records} records but the file has "
+                f"{result.records}; the file is incomplete or was replaced"
+            )
     log.info(
         "Loaded %s into %s: %d records, %d interactions into %s, %d contacts into %s in %.1f s; rows %s",
         uri,

@@ -22,10 +22,9 @@ def test_every_dag_file_imports_without_errors() -> None:
     assert {"lips_contact_interactions_daily"} <= set(bag.dag_ids)
     daily = bag.dags["lips_contact_interactions_daily"]
     assert daily.catchup is False
-    assert {t.task_id for t in daily.tasks} == {
-        "advertisers", "advertiser.partition", "advertiser.pull", "advertiser.load", "publish"
-    }
-    # One asset event per run, from the task after every pull; the pulls emit none of their own.
+    # Task instances grow with batches of advertisers, not with advertisers (docs/agency-scale.md).
+    assert {t.task_id for t in daily.tasks} == {"advertisers", "batch", "publish"}
+    # One asset event per run, from the task after every batch; the batches emit none of their own.
     assert [t.task_id for t in daily.tasks if t.outlets] == ["publish"]
     assert bag.dags["lips_contact_interactions_load_on_asset"].is_paused_upon_creation is True
 
@@ -37,6 +36,7 @@ def test_the_daily_dag_runs_with_its_defaults() -> None:
     daily = DagBag(dag_folder=str(DAGS_FOLDER)).dags["lips_contact_interactions_daily"]
     validated = daily.params.validate()
     assert validated["advertisers"] is None and validated["base_uri"] is None and validated["lookback"] == "P10D"
+    assert validated["batch_size"] == 50
 
 
 @pytest.mark.integration  # a process of its own

@@ -9,8 +9,8 @@ def test_daily_pulls_take_archived_interactions_and_load_from_the_manifest() -> 
     from tests.dags.support import DagBag
 
     daily = DagBag(dag_folder=str(REPO / "airflow_provider_lips" / "example_dags")).dags["lips_contact_interactions_daily"]
-    pull, load = daily.get_task("advertiser.pull"), daily.get_task("advertiser.load")
-    assert pull.include_archived is True  # without archived interactions a load cannot tell archived from deleted
-    assert load.on_removed == "mark"
-    # The load gets the pull's manifest (complete, include_archived, window, filters), not a bare URI.
-    assert getattr(load.source, "operator", None) is pull
+    batch = daily.get_task("batch").partial_kwargs
+    assert batch["include_archived"] is True  # without archived interactions a load cannot tell archived from deleted
+    # Each advertiser's manifest (complete, include_archived, window, filters) is what its load gets, not a bare URI;
+    # removed interactions are marked (the load's default).
+    assert batch["sql_conn_id"] == "lips_warehouse" and "on_removed" not in (batch.get("load_arguments") or {})

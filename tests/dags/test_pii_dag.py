@@ -27,7 +27,7 @@ def test_the_policy_param_is_optional_in_the_trigger_dialog() -> None:
     param = dag.params.get_param("pii")
     assert param.value is None and "null" in param.schema["type"]
     assert param.resolve(None) is None and param.resolve("pseudonymize") == "pseudonymize"
-    assert dag.get_task("advertiser.pull").pii == "{{ params.pii | tojson }}"
+    assert dag.get_task("batch").partial_kwargs["pii"] == "{{ params.pii | tojson }}"
 
 
 @pytest.mark.slow

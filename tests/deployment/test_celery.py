@@ -82,12 +82,13 @@ def test_daily_dag_on_two_celery_workers_shares_one_budget(celery_site: CelerySi
     client = site.airflow.client
     client.wait_for_dag(DAILY)
     client.unpause(DAILY)  # catchup=False: the scheduler also starts the latest interval's run
-    run_id = client.trigger(DAILY, logical_date=TRIGGERED_LOGICAL_DATE)
+    # One advertiser per batch: six batch tasks spread over both workers, drawing from one budget.
+    run_id = client.trigger(DAILY, logical_date=TRIGGERED_LOGICAL_DATE, conf={"batch_size": 1})
     run = client.wait_for_run(DAILY, run_id, timeout=240)
     states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in client.task_instances(DAILY, run_id)}
     assert run["state"] == "success", states
     assert set(states.values()) == {"success"}
-    assert sum(task == "advertiser.pull" for task, _ in states) == len(ADVERTISERS)
+    assert sum(task == "batch" for task, _ in states) == len(ADVERTISERS)
     queues = {ti["queue"] for ti in client.task_instances(DAILY, run_id)}
     assert queues == {celery_site.queue}, "every task went through the Celery queue"
 
@@ -107,7 +108,7 @@ def test_daily_dag_on_two_celery_workers_shares_one_budget(celery_site: CelerySi
     for name in WORKERS:
         log = (site.airflow.logs / f"{name}.log").read_text(errors="replace")
         assert "received" in log, f"celery {name} ran no task"
-    pull_log = site.airflow.task_log(DAILY, run_id, "advertiser.pull", map_index=0)
+    pull_log = site.airflow.task_log(DAILY, run_id, "batch", map_index=0)
     assert "Requests draw from the rate budget in Redis connection 'lips_budget_redis'" in pull_log
 
     # One budget for every worker: the server refused at most 1 % of requests.

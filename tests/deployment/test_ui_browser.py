@@ -111,5 +111,5 @@ def test_the_trigger_dialog_runs_the_daily_dag_with_its_defaults(ui: browser.Bro
     ui.shot("triggered-run")
     states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in client.task_instances(DAILY, run["dag_run_id"])}
     assert finished["state"] == "success", states
-    assert set(states.values()) == {"success"} and sum(task == "advertiser.pull" for task, _ in states) == 3
+    assert set(states.values()) == {"success"} and sum(task == "batch" for task, _ in states) == 1
     assert finished["conf"] in ({}, None) or all(value in (None, "P10D") for value in finished["conf"].values())
