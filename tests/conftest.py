@@ -52,6 +52,8 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ.pop("AIRFLOW_CONN_LIPS_DEFAULT", None)
 # The machine-local rate budget of this test run (and of every process it starts) lives here.
 os.environ["LIPS_RATE_BUDGET_DIR"] = str(_AIRFLOW_HOME / "rate-budget")
+# No test may reach a cloud metadata service (169.254.169.254): botocore's credential chain asks it last.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 from lips_sandbox import LipsSandbox, generate_interactions  # noqa: E402
 
