@@ -23,7 +23,7 @@ def test_every_dag_file_imports_without_errors() -> None:
     daily = bag.dags["lips_contact_interactions_daily"]
     assert daily.catchup is False
     # Task instances grow with batches of advertisers, not with advertisers (docs/agency-scale.md).
-    assert {t.task_id for t in daily.tasks} == {"advertisers", "batch", "publish"}
+    assert {t.task_id for t in daily.tasks} == {"advertisers", "batch", "publish", "every_advertiser_landed"}
     # One asset event per run, from the task after every batch; the batches emit none of their own.
     assert [t.task_id for t in daily.tasks if t.outlets] == ["publish"]
     assert bag.dags["lips_contact_interactions_load_on_asset"].is_paused_upon_creation is True
