@@ -13,8 +13,12 @@ spaced), stored where every process on the credentials sees it:
 
 A request *reserves* the next free slot (possibly a moment ahead) and sleeps until it, rather
 than polling until a slot is free: a process that wakes late then delays only its own request,
-never the schedule, so many processes together keep the whole rate. A 429 seen by anyone writes
-a pause into the same store and everyone waits it out. The in-process pacer stays inside, so
+never the schedule, so many processes together keep the whole rate. Right before it is sent, a
+request is also counted in a shared log of actual sends (:class:`SendWindow`: at most 20 in any
+1,060 ms at 20/s): a request sent late after its slot would otherwise crowd the server's second
+twenty slots later, so the log holds that later request back instead of letting it draw a 429.
+A 429 seen by anyone writes a pause into the same store and everyone waits it out, unless the
+server named no wait and the log explains the 429 (see :meth:`SharedRateBudget.pause`). The in-process pacer stays inside, so
 the threads of one task still space their requests evenly. The budget is keyed by a hash of
 base URL and token; the token itself is never stored. When the store cannot be reached,
 requests stop with :class:`LipsRateBudgetError` rather than fall back to unshared pacing,
@@ -27,6 +31,7 @@ import fcntl
 import hashlib
 import math
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -34,7 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pyrate_limiter import GCRA, Rate, RateItem, RedisStateStore, StateBucket
 from pyrate_limiter.abstracts.algorithm import Decision, State, StateAlgorithm
@@ -53,6 +58,22 @@ REDIS_IDLE_TTL_MS = 600_000  # an unused budget's state goes after 10 minutes
 REDIS_TIMEOUT = 5.0  # seconds: a Redis that stops answering fails the pull instead of hanging it
 
 
+# The send log's check-and-record, atomic in Redis: drop sends older than the window, refuse while
+# ``limit`` remain (answering when the oldest of them leaves), else record this one.
+_REDIS_ADMIT = """
+local key, now, span, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span)
+local held = redis.call('ZCARD', key)
+if held >= limit then
+    local oldest = redis.call('ZRANGE', key, held - limit, held - limit, 'WITHSCORES')
+    return math.max(tonumber(oldest[2]) + span - now, 1)
+end
+redis.call('ZADD', key, now, ARGV[4])
+redis.call('PEXPIRE', key, ARGV[5])
+return 0
+"""
+
+
 def credentials_key(base_url: str, token: str) -> str:
     """The budget's name: a hash of base URL and token, so that neither is stored in clear."""
     return hashlib.sha256(f"{base_url.rstrip('/')}\n{token}".encode()).hexdigest()[:32]
@@ -67,6 +88,25 @@ def budget_rate(requests_per_second: float, headroom: float = DEFAULT_HEADROOM) 
     so a request may arrive up to 60 ms late before the server's second holds 21.
     """
     return Rate(1, math.ceil(1000 * (1 + headroom) / requests_per_second), burst=1)
+
+
+class SendWindow(NamedTuple):
+    """At most ``limit`` sends in any ``span_ms``, counted when each request is actually sent."""
+
+    limit: int
+    span_ms: int
+
+
+def send_window(requests_per_second: float, rate: Rate) -> SendWindow:
+    """The server's one-second window, as many slots of ``rate`` long: at 20/s, 20 sends in any 1,060 ms.
+
+    The schedule alone spaces *slots*; a process that wakes late sends after its slot, closer to
+    the next ones, and twenty slots later the server's second would hold 21. Counting actual sends
+    holds that twenty-first request until the late one's window is over, so lateness costs its
+    own time, never a 429 (and the 60 ms the window has over a second still absorb arrival jitter).
+    """
+    limit = max(1, math.floor(requests_per_second))
+    return SendWindow(limit, limit * rate.interval)
 
 
 def default_folder() -> Path:
@@ -98,6 +138,7 @@ class SQLiteStateStore(StateStore):
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("CREATE TABLE IF NOT EXISTS gcra (id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT)")
             self.conn.execute("CREATE TABLE IF NOT EXISTS pause (id INTEGER PRIMARY KEY CHECK (id = 0), until_ms INTEGER)")
+            self.conn.execute("CREATE TABLE IF NOT EXISTS sends (at_ms INTEGER NOT NULL)")
 
     @contextmanager
     def locked(self) -> Iterator[sqlite3.Connection]:
@@ -166,6 +207,14 @@ class BudgetStore(ABC):
         return max(int(waiting), 1)
 
     @abstractmethod
+    def admit(self, now_ms: int, window: SendWindow) -> int:
+        """Record a send at ``now_ms`` when ``window`` allows it (0), else the ms until it may."""
+
+    @abstractmethod
+    def sends_within(self, now_ms: int, span_ms: int) -> int:
+        """How many sends the log holds in the ``span_ms`` before ``now_ms``."""
+
+    @abstractmethod
     def paused_until_ms(self) -> int:
         """When the pause someone on these credentials asked for ends (epoch ms; 0 when none)."""
 
@@ -192,6 +241,21 @@ class MachineStore(BudgetStore):
             self.state = SQLiteStateStore(path)
             self.bucket = StateBucket([rate], algorithm=GCRA(), store=self.state)
 
+    def admit(self, now_ms: int, window: SendWindow) -> int:
+        with self.state.locked() as conn:
+            conn.execute("DELETE FROM sends WHERE at_ms <= ?", (now_ms - window.span_ms,))
+            row = conn.execute(
+                "SELECT at_ms FROM sends ORDER BY at_ms DESC LIMIT 1 OFFSET ?", (window.limit - 1,)
+            ).fetchone()
+            if row is not None:
+                return max(int(row[0]) + window.span_ms - now_ms, 1)
+            conn.execute("INSERT INTO sends (at_ms) VALUES (?)", (now_ms,))
+            return 0
+
+    def sends_within(self, now_ms: int, span_ms: int) -> int:
+        row = self.state.conn.execute("SELECT count(*) FROM sends WHERE at_ms > ?", (now_ms - span_ms,)).fetchone()
+        return int(row[0])
+
     def paused_until_ms(self) -> int:
         row = self.state.conn.execute("SELECT until_ms FROM pause WHERE id = 0").fetchone()
         return int(row[0]) if row else 0
@@ -213,6 +277,7 @@ class RedisStore(BudgetStore):
         self.client = client
         self.key = f"{REDIS_KEY_PREFIX}:{key}"
         self.pause_key = f"{self.key}:pause"
+        self.sends_key = f"{self.key}:sends"
         with self.guard("connecting (before any request to LIPS)"):
             client.ping()
             self.bucket = StateBucket(
@@ -220,6 +285,16 @@ class RedisStore(BudgetStore):
                 algorithm=GCRA(),
                 store=RedisStateStore(client, self.key, ttl_ms=REDIS_IDLE_TTL_MS),  # an idle budget leaves nothing
             )
+            self._admit = client.register_script(_REDIS_ADMIT)
+
+    def admit(self, now_ms: int, window: SendWindow) -> int:
+        member = f"{now_ms}:{secrets.token_hex(4)}"  # two sends in one ms are two members
+        wait: Any = self._admit(keys=[self.sends_key], args=[now_ms, window.span_ms, window.limit, member, REDIS_IDLE_TTL_MS])
+        return int(wait)
+
+    def sends_within(self, now_ms: int, span_ms: int) -> int:
+        count: Any = self.client.zcount(self.sends_key, f"({now_ms - span_ms}", "+inf")
+        return int(count)
 
     def paused_until_ms(self) -> int:
         ttl: Any = self.client.pttl(self.pause_key)  # redis-py types it int | Awaitable[int]
@@ -244,9 +319,17 @@ class SharedRateBudget:
     :class:`LipsRateBudgetError` when the store is lost.
     """
 
-    def __init__(self, store: BudgetStore, pacer: RateLimiter, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        store: BudgetStore,
+        pacer: RateLimiter,
+        *,
+        window: SendWindow | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.store = store
         self.pacer = pacer
+        self.window = window  # None: slots only (no send log)
         self._sleep = sleep
         self._lock = threading.Lock()  # the store's connection and bucket are shared by the task's threads
 
@@ -261,14 +344,34 @@ class SharedRateBudget:
         while True:
             slot = self._reserve(earliest)
             wait = slot - _now_ms()
-            if wait <= 0:
-                return  # the slot is now, and _reserve has just checked for a pause
+            if wait > 0:
+                self._sleep(wait / 1000)
+                with self._lock, self.store.guard("checking for a 429 pause"):
+                    resume = self.store.paused_until_ms()
+                if resume > _now_ms():
+                    earliest = resume  # a 429 came while we slept: our slot is void, take one after the pause
+                    continue
+            resume = self._admit()
+            if resume == 0:
+                return
+            earliest = resume
+
+    def _admit(self) -> int:
+        """Wait until the send window has room and record the send, right before it goes: 0.
+
+        Or, when a 429 pause began meanwhile, the end of that pause (the send is not recorded).
+        """
+        while self.window is not None:
+            with self._lock, self.store.guard("recording a send"):
+                wait = self.store.admit(_now_ms(), self.window)
+            if wait == 0:
+                break
             self._sleep(wait / 1000)
             with self._lock, self.store.guard("checking for a 429 pause"):
                 resume = self.store.paused_until_ms()
-            if resume <= _now_ms():
-                return
-            earliest = resume  # a 429 came while we slept: our slot is void, take one after the pause
+            if resume > _now_ms():
+                return resume
+        return 0
 
     def _reserve(self, slot: int) -> int:
         """The first free slot at or after ``slot`` (and after any pause), now ours."""
@@ -280,8 +383,20 @@ class SharedRateBudget:
                 return slot
             slot += later
 
-    def pause(self, seconds: float) -> None:
-        """The server said 429: hold every process on these credentials for ``seconds``."""
+    def pause(self, seconds: float, *, hinted: bool = True) -> None:
+        """The server said 429: hold every process on these credentials for ``seconds``.
+
+        Unless the server named no wait (``hinted`` false) and our own sends explain the 429: the
+        log holds a full window of them, so the server's window frees as ours does, and the send
+        window already holds the next request until then. One request arriving a little late
+        then costs its own retry, not a second of everyone's. A 429 the log does not explain
+        (someone else on the token, a lowered limit, a fixed window) holds everyone ``seconds``.
+        """
+        if not hinted and self.window is not None:
+            with self._lock, self.store.guard("reading the send log"):
+                held = self.store.sends_within(_now_ms(), self.window.span_ms)
+            if held >= self.window.limit - 1:
+                return
         self.pacer.pause(seconds)
         with self._lock, self.store.guard("recording a 429 pause"):
             self.store.pause(seconds)
@@ -345,4 +460,4 @@ def open_rate_budget(
         )
     else:
         store = MachineStore(folder or default_folder(), key, rate)
-    return SharedRateBudget(store, RateLimiter(requests_per_second))
+    return SharedRateBudget(store, RateLimiter(requests_per_second), window=send_window(requests_per_second, rate))

@@ -55,7 +55,7 @@ class RateLimiter:
                 if self._clock() >= self._paused_until:
                     return
 
-    def pause(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` (the server said 429)."""
+    def pause(self, seconds: float, *, hinted: bool = True) -> None:
+        """Hold every caller for ``seconds`` (the server said 429, with or without naming the wait)."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)

@@ -37,7 +37,7 @@ class RateBudget(Protocol):
 
     def acquire(self) -> None: ...
 
-    def pause(self, seconds: float) -> None: ...
+    def pause(self, seconds: float, *, hinted: bool = True) -> None: ...
 
 
 class WalkAborted(Exception):
@@ -143,7 +143,8 @@ class Requester:
         5xx, dropped connections and timeouts are retried with exponential backoff and
         jitter (``Retry-After`` wins when the server sends it); a 429 pauses every request
         drawing from the same rate budget until the vendor's one-second window is over
-        (:meth:`RetryPolicy.wait_after_429`). Other 4xx answers fail at once with
+        (:meth:`RetryPolicy.wait_after_429`), unless the budget's own count of sends explains
+        it (:meth:`SharedRateBudget.pause`). Other 4xx answers fail at once with
         ``LipsApiError`` (or are returned, if in ``accept_statuses``), except a 401 the
         authenticator can cure by refreshing its credentials, which is sent once more.
         Setting ``abort`` stops the retries of a request whose walk has already failed.
@@ -184,7 +185,8 @@ class Requester:
                 hint = response.headers.get("Retry-After")
                 wait = policy.wait_after_429(attempt, hint) if status == 429 else policy.wait_for(attempt, hint)
                 if status == 429 and rate_limited:
-                    self.rate_limiter.pause(wait)
+                    # A first 429 without Retry-After may be the budget's own near miss (it decides).
+                    self.rate_limiter.pause(wait, hinted=hint is not None or attempt > 1)
             if attempt == policy.max_attempts or time.monotonic() - started + wait > policy.max_elapsed:
                 raise LipsTransientError(
                     f"{what} to {self.settings.base_url} failed after {attempt} attempt(s) in "
