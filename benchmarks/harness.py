@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -175,12 +176,21 @@ def log_stats(entries: list[dict[str, Any]]) -> dict[str, Any]:
         statuses[entry["status"]] = statuses.get(entry["status"], 0) + 1
     ok_times = sorted(e["time"] for e in listing if e["status"] == 200)
     span = ok_times[-1] - ok_times[0] if len(ok_times) > 1 else 0.0
+    sent = sorted(e["time"] for e in listing)  # when each reached the server, before any arrival jitter
     return {
         "requests": len(listing),
         "statuses": statuses,
         "share_429": statuses.get(429, 0) / len(listing) if listing else 0.0,
         "server_rate": (len(ok_times) - 1) / span if span else 0.0,
+        "busiest_second": max((bisect_left(sent, t + 1.0) - i for i, t in enumerate(sent)), default=0),
     }
+
+
+def slots_only() -> None:
+    """In a worker: the shared budget as it was before its send log (evenly spaced slots only), for contrast."""
+    import airflow_provider_lips.client.ratebudget as ratebudget
+
+    ratebudget.send_window = lambda *args: None  # type: ignore[assignment,misc,return-value]
 
 
 def pass_fail(ok: bool) -> str:

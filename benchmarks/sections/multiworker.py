@@ -1,7 +1,7 @@
 """6. Many workers on one token: 1..16 task processes side by side, per-process pacer vs shared budget; large records.
 
 Every configuration pulls the same fixed total of pages on one token against one sandbox
-limited to 20 req/s (50 ms latency): N processes, each pulling total/N pages of its own
+limited to 20 req/s (50 ms latency; each row with and without arrival jitter): N processes, each pulling total/N pages of its own
 sandbox data set, all released at the same moment. Measured: aggregate pages/s against the
 limit, the share of requests answered 429, wall time. "per-process pacer" is each process
 pacing itself alone (the provider before the shared budget); "shared budget" is the default
@@ -37,6 +37,7 @@ from harness import (
     operator_env,
     pass_fail,
     run_worker,
+    slots_only,
     start_worker,
     worker,
 )
@@ -47,7 +48,12 @@ TARGET_LARGE_RSS_MB = 700.0
 LATENCY_MS = 50.0
 WINDOW_END = WINDOW_START + timedelta(days=48)
 REDIS_CONNECTION = json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": 6379, "extra": {"db": 9}})
-MODES = {"pacer": "per-process pacer", "machine": "shared budget", "redis": "shared budget (Redis)"}
+MODES = {
+    "pacer": "per-process pacer",
+    "machine": "shared budget",
+    "redis": "shared budget (Redis)",
+    "slots": "shared budget, slots only (no send log)",
+}
 
 
 @worker("budget_pull")
@@ -61,6 +67,8 @@ def budget_pull(spec: dict[str, Any]) -> dict[str, Any]:
         from airflow_provider_lips.client.ratelimit import RateLimiter
 
         hook_module.open_rate_budget = lambda **kwargs: RateLimiter(kwargs["requests_per_second"])  # type: ignore[attr-defined,assignment]
+    elif spec["mode"] == "slots":
+        slots_only()
     # Imported before the start, as a warm worker has them: the rows measure pulls, not imports.
     from airflow.sdk import ObjectStoragePath
     import airflow_provider_lips.client.ratebudget
@@ -144,7 +152,8 @@ def run(bench: Bench) -> None:
             end=WINDOW_END, token=TOKEN, max_per_page=PER_PAGE,
             latency_ms=LATENCY_MS, rate_limit=RATE_LIMIT,
         ) as server:  # fmt: skip
-            for mode in args.modes:
+            for mode, jitter in [(mode, jitter) for mode in args.modes for jitter in args.multi_jitters]:
+                server.configure(arrival_jitter_ms=jitter)
                 time.sleep(1.1)  # let the sandbox's sliding one-second window empty
                 server.reset_log()
                 # A fresh sandbox (port) per process count keeps each row's budget apart from the others'.
@@ -155,12 +164,13 @@ def run(bench: Bench) -> None:
                 rate = result["pages"] / result["wall"]
                 shared = mode != "pacer"
                 complete = result["records"] == [interactions] * processes
-                tag = f"6 multi-worker, {total} pages @{LATENCY_MS:g} ms, {RATE_LIMIT:g} req/s"
+                tag = f"6 multi-worker, {total} pages @{LATENCY_MS:g} ms, arrival jitter 0-{jitter:g} ms, {RATE_LIMIT:g} req/s"
                 rows.append([
                     tag, f"{processes:>2} processes, {MODES[mode]}: aggregate pages/s", f"{rate:.2f}",
                     (
                         f"wall {result['wall']:.1f} s; 429: {stats['statuses'].get(429, 0)} of {stats['requests']} "
-                        f"= {stats['share_429']:.2%}; server admitted {stats['server_rate']:.1f}/s; first request "
+                        f"= {stats['share_429']:.2%}; server admitted {stats['server_rate']:.1f}/s; busiest second as "
+                        f"sent {stats['busiest_second']}; first request "
                         f"+{arrivals[0] - result['start']:.2f} s, last -{result['end'] - arrivals[-1]:.2f} s"
                     ),
                     f"{rate / RATE_LIMIT:.1%} of limit",
@@ -169,7 +179,9 @@ def run(bench: Bench) -> None:
                     if shared else "-",
                 ])  # fmt: skip
                 if not complete:
-                    notes.append(f"multi-worker {processes} {mode}: records {result['records']}, expected {interactions} each.")
+                    notes.append(
+                        f"multi-worker {processes} {mode} jitter {jitter:g}: records {result['records']}, expected {interactions} each."
+                    )
     large_records(bench)
 
 
@@ -204,7 +216,8 @@ def large_records(bench: Bench) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", help="comma-separated process counts (default 1,2,4,8,16)")
     parser.add_argument("--multi-pages", type=int, help="total pages per multi-worker row (default 320; quick 160)")
-    parser.add_argument("--modes", help="comma-separated: pacer,machine,redis (default all three)")
+    parser.add_argument("--modes", help="comma-separated: pacer,machine,redis,slots (default pacer,machine,redis)")
+    parser.add_argument("--multi-jitters", help="comma-separated sandbox arrival jitters in ms, side by side (default 0,40)")
     parser.add_argument("--large-records", type=int, help="records of ~200 KB in the RSS run (default 1500)")
 
 
@@ -212,6 +225,7 @@ def resolve_arguments(args: argparse.Namespace) -> None:
     args.processes = [int(x) for x in (args.processes or ("1,4,16" if args.quick else "1,2,4,8,16")).split(",")]
     args.multi_pages = args.multi_pages or (160 if args.quick else 320)
     args.modes = (args.modes or "pacer,machine,redis").split(",")
+    args.multi_jitters = [float(x) for x in (args.multi_jitters or "0,40").split(",")]
     unknown = set(args.modes) - set(MODES)
     if unknown:
         raise SystemExit(f"--modes: unknown {sorted(unknown)}; choose from {', '.join(MODES)}")
