@@ -7,6 +7,7 @@ non-loopback address, so a request that did go out would reach it and show in it
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 from collections.abc import Iterator
@@ -27,8 +28,8 @@ def _outward_address() -> str | None:
             probe.connect(("198.51.100.1", 9))  # TEST-NET-2: routing only
         except OSError:
             return None
-        address = str(probe.getsockname()[0])
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
+        address = ipaddress.ip_address(probe.getsockname()[0])
+    return None if address.is_loopback or address.is_unspecified else str(address)
 
 
 @pytest.fixture

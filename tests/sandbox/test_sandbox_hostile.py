@@ -97,11 +97,12 @@ def test_the_switches_round_trip_through_the_control_endpoint(serve: Serve) -> N
     answer = requests.post(
         f"{sandbox.url}/_sandbox/config",
         data=json.dumps({"lie_total_pages": "1000000", "huge_pages": "1,3", "huge_body_chunked": "true", "nesting_depth": 7}),
+        timeout=10,
     ).json()
     assert (answer["lie_total_pages"], answer["huge_pages"], answer["huge_body_chunked"], answer["nesting_depth"]) == (
         1_000_000, [1, 3], True, 7,
     )
-    refused = requests.post(f"{sandbox.url}/_sandbox/config", data=json.dumps({"lie_total_pages": 0}))
+    refused = requests.post(f"{sandbox.url}/_sandbox/config", data=json.dumps({"lie_total_pages": 0}), timeout=10)
     assert refused.status_code == 400 and "lie_total_pages" in refused.json()["message"]
 
 
