@@ -14,9 +14,9 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import LipsAuth
-from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.bounds import read_body
 from airflow_provider_lips.client.decoding import decode_json
+from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.query import QueryParams, encode_query
 from airflow_provider_lips.client.ratelimit import RateLimiter
 from airflow_provider_lips.client.retry import RETRYABLE_STATUSES, RetryPolicy
