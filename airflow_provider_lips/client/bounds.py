@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
@@ -24,7 +25,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from airflow_provider_lips.exceptions import LipsResponseError
 
-__all__ = ["AnswerDeadlineExceeded", "AnswerTooLarge", "read_body"]
+__all__ = ["AnswerDeadlineExceeded", "AnswerTooLarge", "read_body", "redirect_bound"]
 
 _PIECE = 1 << 16
 MiB = 1 << 20
@@ -103,3 +104,21 @@ def _read(read: Any, what: str) -> bytes:
         raise requests.exceptions.SSLError(err) from err
     except DecodeError as err:
         raise LipsResponseError(f"{what} answered a compressed body that does not decompress: {err}") from err
+
+
+def redirect_bound(max_bytes: int, deadline: float) -> Any:
+    """A ``requests`` response hook reading each redirect's body within the same bounds.
+
+    requests reads a redirect's body whole (to free its connection) before it follows the
+    ``Location``; the hook runs first, so a 302 with a runaway or trickling body is refused
+    like any other answer. The clock starts when the redirected request was sent.
+    """
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if response.is_redirect and not response._content_consumed:
+            sent = time.monotonic() - response.elapsed.total_seconds()
+            what = f"{response.request.method} {urlsplit(response.url).path} (a redirect)"
+            read_body(response, max_bytes=max_bytes, deadline=deadline, sent=sent, what=what)
+        return response
+
+    return hook

@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import LipsAuth
-from airflow_provider_lips.client.bounds import read_body
+from airflow_provider_lips.client.bounds import read_body, redirect_bound
 from airflow_provider_lips.client.decoding import decode_json
 from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.query import QueryParams, encode_query
@@ -98,6 +98,8 @@ class Requester:
             {"Accept": "*/*", "Content-Type": "application/json", "User-Agent": f"airflow-provider-lips/{__version__}"}
         )
         session.auth = self.auth
+        # A redirect's body is read by requests itself: bounded by this hook first (client/bounds.py).
+        session.hooks["response"].append(redirect_bound(self.settings.max_response_bytes, self.settings.response_deadline))
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(self.settings.concurrency, 1), max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)

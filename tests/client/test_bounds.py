@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +125,43 @@ def test_a_genuine_1_5_gib_answer_fails_with_bounded_memory(lips_conn: LipsSandb
     assert seen["seconds"] < 300
     assert list(out.iterdir()) == []
     print(f"1.5 GiB answer: {seen['error'][:60]}... after {seen['seconds']:.1f}s, peak RSS {seen['peak_rss'] / MiB:.0f} MiB")
+
+
+class _RunawayRedirect(BaseHTTPRequestHandler):
+    """A 302 whose body never ends (chunked, 1 MiB pieces until the client hangs up)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "/elsewhere")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        piece = b"x" * MiB
+        try:
+            while True:
+                self.wfile.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_a_redirect_with_a_runaway_body_is_refused_too(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """requests reads a redirect's body itself before following it: the bound applies there as well."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RunawayRedirect)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        monkeypatch.setenv("AIRFLOW_CONN_LIPS_DEFAULT", lips_connection(url, max_response_bytes=2 * MiB))
+        started = time.monotonic()
+        with pytest.raises(LipsResponseError, match=r"GET /contact_interactions \(a redirect\) answered 302 with a body larger than "
+                           r"max_response_bytes=2097152 \(2\.0 MiB\)"):
+            run(pull(destination=str(tmp_path / "out.jsonl")))
+        assert time.monotonic() - started < 30
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        server.shutdown()
+        server.server_close()
