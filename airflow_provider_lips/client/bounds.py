@@ -25,7 +25,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from airflow_provider_lips.exceptions import LipsResponseError
 
-__all__ = ["AnswerDeadlineExceeded", "AnswerTooLarge", "read_body", "redirect_bound"]
+__all__ = ["AnswerDeadlineExceeded", "AnswerTooLarge", "network_problem", "read_body", "redirect_bound"]
 
 _PIECE = 1 << 16
 MiB = 1 << 20
@@ -37,6 +37,12 @@ class AnswerTooLarge(LipsResponseError):
 
 class AnswerDeadlineExceeded(requests.Timeout):
     """An answer (headers and body) not complete within ``response_deadline``: retried like a timeout."""
+
+
+def network_problem(err: BaseException) -> str:
+    """How a retried network failure is named in the requester's messages: its type, and for a missed
+    answer deadline also how long and which setting, so the message points at the knob."""
+    return f"{type(err).__name__} ({err})" if isinstance(err, AnswerDeadlineExceeded) else type(err).__name__
 
 
 def _size(count: int) -> str:
@@ -70,8 +76,8 @@ def read_body(response: requests.Response, *, max_bytes: int, deadline: float, s
             elapsed = time.monotonic() - sent
             if elapsed > deadline:
                 raise AnswerDeadlineExceeded(
-                    f"{what}: the answer was not complete after {elapsed:.1f}s (response_deadline={deadline:g}s; "
-                    f"{_size(count)} of the body had arrived)"
+                    f"the answer was not complete after {elapsed:.1f}s, past response_deadline={deadline:g}s, with "
+                    f"{_size(count)} of its body"
                 )
             piece = _read(read, what)
             if not piece:

@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 
 from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import LipsAuth
-from airflow_provider_lips.client.bounds import read_body, redirect_bound
+from airflow_provider_lips.client.bounds import network_problem, read_body, redirect_bound
 from airflow_provider_lips.client.decoding import decode_json
 from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.query import QueryParams, encode_query
@@ -172,7 +172,7 @@ class Requester:
             except requests.exceptions.SSLError as err:  # a ConnectionError, but no retry can cure it
                 raise tls_error(what, url, err) from None
             except _NETWORK_ERRORS as err:
-                problem, wait = type(err).__name__, policy.backoff(attempt)
+                problem, wait = network_problem(err), policy.backoff(attempt)
             else:
                 status = response.status_code
                 if status < 400 or status in accept_statuses:
