@@ -58,11 +58,12 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
     from airflow_provider_lips.operators.contact_interactions import LipsContactInteractionsOperator
 
     if spec.get("output_format") == "parquet":
-        # Imported by execute (pyarrow.compute on the first take): part of the baseline.
-        import pyarrow.compute
-        import pyarrow.parquet  # noqa: F401
+        # Imported by execute (pyarrow.compute on the first take): part of the baseline. The provider's
+        # module first, as execute imports it: it chooses Arrow's allocator before pyarrow loads.
+        from airflow_provider_lips.output import parquet  # noqa: F401  # isort: skip
 
-        from airflow_provider_lips.output import parquet  # noqa: F401
+        import pyarrow.compute  # isort: skip
+        import pyarrow.parquet  # noqa: F401  # isort: skip
 
     operator = LipsContactInteractionsOperator(
         task_id="bench_pull",
