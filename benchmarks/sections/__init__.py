@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from harness import Section
 
-from sections import cpu, imports, memory, multiworker, parquet, pii, throughput
+from sections import cpu, deployment_scale, imports, memory, multiworker, parquet, pii, throughput
 
 SECTIONS: list[Section] = [
     throughput.SECTION,
@@ -18,4 +18,5 @@ SECTIONS: list[Section] = [
     pii.SECTION,
     multiworker.SECTION,
     parquet.SECTION,
+    deployment_scale.SECTION,
 ]
