@@ -97,12 +97,11 @@ class PagePaginator:
         where = f"GET {path}?{encode_query(params)}"
         bounds = WalkBounds(where, first, expected_records)
         total, largest = bounds.total, first.size
-        self._check_not_repeated(where, None, first)
+        previous, repeats = _ids(first), 0  # only the ids: the page itself is the caller's
         yield first
         workers = self.concurrency
         if total <= 1:
             return
-        previous = first
         del first  # the caller has it; holding it here would keep its records through the walk
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lips-page")
         pending: deque[Future[Page]] = deque()
@@ -117,30 +116,31 @@ class PagePaginator:
                     next_page += 1
                 page = pending.popleft().result()
                 largest = max(largest, page.size)
-                self._check_not_repeated(where, previous, page)
+                ids = _ids(page)
+                repeats = repeats + 1 if ids and ids == previous else 0
+                if repeats == 2:
+                    raise LipsResponseError(
+                        f"pages {page.number - 2} to {page.number} of {where} hold exactly the same records: the server "
+                        f"ignores 'page', so walking its {page.total_pages} pages would read them again and again."
+                    )
+                previous = ids
                 total = bounds.after(page)  # pages already asked for past an empty one are still handed on
-                previous = page
                 yield page
         finally:
             # On failure or early exit, stop queued and retrying requests before returning.
             abort.set()
             pool.shutdown(wait=True, cancel_futures=True)
 
-    @staticmethod
-    def _check_not_repeated(where: str, previous: Page | None, page: Page) -> None:
-        """A page holding exactly the records of the page before it: the server ignores ``page``.
 
-        Ids are unique in a listing, so two consecutive pages never repeat each other, even when
-        the list shifts; walking on would read the same page ``total_pages`` times.
-        """
-        if previous is None or not page.records or len(page.records) != len(previous.records):
-            return
-        ids = [record.get("id") if isinstance(record, dict) else None for record in page.records]
-        if None not in ids and ids == [record.get("id") for record in previous.records]:
-            raise LipsResponseError(
-                f"page {page.number} of {where} holds exactly the records of page {previous.number}: the server "
-                f"ignores 'page', so walking its {page.total_pages} pages would read the same records again and again."
-            )
+def _ids(page: Page) -> tuple[Any, ...] | None:
+    """The ids of a page's records, to tell a server that ignores ``page``; None when a record has none.
+
+    Ids are unique in a listing: three consecutive pages holding the same ones are one page
+    served again and again (two can be, once, when exactly a page of records is inserted at
+    the front between their requests).
+    """
+    ids = tuple(record.get("id") if isinstance(record, dict) else None for record in page.records)
+    return None if None in ids else ids
 
 
 class WalkBounds:
