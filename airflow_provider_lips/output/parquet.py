@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import re
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from types import CodeType
@@ -443,6 +445,10 @@ class ParquetFiles:
     encoding); the Arrow batches wait for a full row group of ``row_group_rows``. When the
     writers together hold more than ``convert_rows`` unconverted records, or more than
     ``buffer_bytes`` of Arrow data, the largest is converted, or written out as a row group.
+
+    Row groups are encoded and compressed on one background thread (Arrow releases the GIL
+    there), in order, at most one waiting behind the one being written; its errors surface at
+    the next write or at ``close``.
     """
 
     def __init__(
@@ -453,11 +459,33 @@ class ParquetFiles:
         self.buffer_bytes = buffer_bytes
         self.convert_rows = convert_rows
         self._writers: list[_ParquetFile] = []
+        self._open = 0
+        self._encoder: ThreadPoolExecutor | None = None
+        self._encoding: deque[Future[None]] = deque()
 
     def writer(self, handle: IO[bytes]) -> _ParquetFile:
         file = _ParquetFile(self, handle)
         self._writers.append(file)
+        self._open += 1
         return file
+
+    def _encode(self, write: Callable[[], None]) -> None:
+        """Run ``write`` on the encoding thread, after every earlier one; wait while another one waits."""
+        if self._encoder is None:
+            self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lips-parquet")
+        self._settle(keep=1)
+        self._encoding.append(self._encoder.submit(write))
+
+    def _settle(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` writes are unfinished; a failed write raises here."""
+        while self._encoding and (len(self._encoding) > keep or self._encoding[0].done()):
+            self._encoding.popleft().result()
+
+    def _closed(self) -> None:
+        self._open -= 1
+        if self._open == 0 and self._encoder is not None:
+            self._encoder.shutdown(wait=True)
+            self._encoder = None
 
     def _grown(self) -> None:
         while sum(file.pending for file in self._writers) >= self.convert_rows:
@@ -506,13 +534,18 @@ class _ParquetFile:
 
         self.convert()
         if self.batches:
-            self.writer.write_table(pa.Table.from_batches(self.batches), row_group_size=self.rows)
+            table, rows = pa.Table.from_batches(self.batches), self.rows
+            self.files._encode(lambda: self.writer.write_table(table, row_group_size=rows))
         self.batches, self.rows, self.nbytes = [], 0, 0
 
     def close(self) -> None:
         """Write what is buffered, then the footer; the file is complete."""
-        self.flush()
-        self.writer.close()
+        try:
+            self.flush()
+            self.files._settle()
+            self.writer.close()
+        finally:
+            self.files._closed()
 
 
 # -- reading ------------------------------------------------------------------------------------
