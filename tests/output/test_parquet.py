@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -150,3 +152,26 @@ def test_the_docs_show_every_column_of_this_schema_version() -> None:
     for path, kind, spellings, meaning in describe():
         also = ", ".join(f"`{name}`" for name in spellings.split(", ")) if spellings else ""
         assert f"| `{path}` | {kind} | {also} | {meaning} |" in page, path
+
+
+def test_a_failed_row_group_write_surfaces_in_the_pull() -> None:
+    class Full(io.BytesIO):
+        def write(self, data: Any) -> int:
+            if self.tell() > 10_000:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    records = generate_interactions(seed=6, count=3000, start=DATA_START, end=DATA_END)
+    files = ParquetFiles(buffer_bytes=64 * 1024, convert_rows=200)
+    file = files.writer(Full())
+
+    def pull() -> None:
+        for start in range(0, len(records), 100):
+            file.write(records[start : start + 100])
+        file.close()
+
+    with pytest.raises(OSError, match="No space left on device"):
+        pull()
+    with contextlib.suppress(OSError):
+        file.close()  # as a failed pull's unwinding does: the encoding thread ends with the last file
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("lips-parquet")]
