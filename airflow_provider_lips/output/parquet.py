@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from types import CodeType
@@ -462,6 +463,7 @@ class ParquetFiles:
         self._open = 0
         self._encoder: ThreadPoolExecutor | None = None
         self._encoding: deque[Future[None]] = deque()
+        self.failure: BaseException | None = None  # the first failed write: the pull fails with it
 
     def writer(self, handle: IO[bytes]) -> _ParquetFile:
         file = _ParquetFile(self, handle)
@@ -477,9 +479,12 @@ class ParquetFiles:
         self._encoding.append(self._encoder.submit(write))
 
     def _settle(self, keep: int = 0) -> None:
-        """Wait until at most ``keep`` writes are unfinished; a failed write raises here."""
+        """Wait until at most ``keep`` writes are unfinished; the first failed write raises here, once."""
         while self._encoding and (len(self._encoding) > keep or self._encoding[0].done()):
-            self._encoding.popleft().result()
+            error = self._encoding.popleft().exception()
+            if error is not None and self.failure is None:
+                self.failure = error
+                raise error
 
     def _closed(self) -> None:
         self._open -= 1
@@ -535,15 +540,20 @@ class _ParquetFile:
         self.convert()
         if self.batches:
             table, rows = pa.Table.from_batches(self.batches), self.rows
+            self.batches, self.rows, self.nbytes = [], 0, 0
             self.files._encode(lambda: self.writer.write_table(table, row_group_size=rows))
-        self.batches, self.rows, self.nbytes = [], 0, 0
 
     def close(self) -> None:
-        """Write what is buffered, then the footer; the file is complete."""
+        """Write what is buffered, then the footer; the file is complete (or, after a failed write, discarded)."""
         try:
-            self.flush()
-            self.files._settle()
-            self.writer.close()
+            if self.files.failure is None:
+                self.flush()
+                self.files._settle()
+                self.writer.close()
+            else:  # the pull is failing: its temporary files are removed, nothing more to write
+                self.files._settle()
+                with suppress(Exception):
+                    self.writer.close()
         finally:
             self.files._closed()
 
