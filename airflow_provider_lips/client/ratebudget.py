@@ -383,23 +383,26 @@ class SharedRateBudget:
                 return slot
             slot += later
 
-    def pause(self, seconds: float, *, hinted: bool = True) -> None:
-        """The server said 429: hold every process on these credentials for ``seconds``.
+    def pause(self, seconds: float, *, hinted: bool = True) -> bool:
+        """The server said 429: hold every process on these credentials for ``seconds`` (True).
 
         Unless the server named no wait (``hinted`` false) and our own sends explain the 429: the
         log holds a full window of them, so the server's window frees as ours does, and the send
         window already holds the next request until then. One request arriving a little late
         then costs its own retry, not a second of everyone's. A 429 the log does not explain
         (someone else on the token, a lowered limit, a fixed window) holds everyone ``seconds``.
+        False: the 429 was the budget's own near miss, and the refused request may go again as soon
+        as the send window lets it (its next :meth:`acquire`).
         """
         if not hinted and self.window is not None:
             with self._lock, self.store.guard("reading the send log"):
                 held = self.store.sends_within(_now_ms(), self.window.span_ms)
             if held >= self.window.limit - 1:
-                return
+                return False
         self.pacer.pause(seconds)
         with self._lock, self.store.guard("recording a 429 pause"):
             self.store.pause(seconds)
+        return True
 
     def close(self) -> None:
         with self._lock:

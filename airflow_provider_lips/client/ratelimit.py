@@ -55,7 +55,8 @@ class RateLimiter:
                 if self._clock() >= self._paused_until:
                     return
 
-    def pause(self, seconds: float, *, hinted: bool = True) -> None:
-        """Hold every caller for ``seconds`` (the server said 429, with or without naming the wait)."""
+    def pause(self, seconds: float, *, hinted: bool = True) -> bool:
+        """Hold every caller for ``seconds`` (the server said 429, with or without naming the wait): True."""
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+        return True

@@ -37,7 +37,7 @@ class RateBudget(Protocol):
 
     def acquire(self) -> None: ...
 
-    def pause(self, seconds: float, *, hinted: bool = True) -> None: ...
+    def pause(self, seconds: float, *, hinted: bool = True) -> bool: ...
 
 
 class WalkAborted(Exception):
@@ -186,9 +186,10 @@ class Requester:
                 problem = f"HTTP {status}"
                 hint = response.headers.get("Retry-After")
                 wait = policy.wait_after_429(attempt, hint) if status == 429 else policy.wait_for(attempt, hint)
-                if status == 429 and rate_limited:
-                    # A first 429 without Retry-After may be the budget's own near miss (it decides).
-                    self.rate_limiter.pause(wait, hinted=hint is not None or attempt > 1)
+                # A first 429 without Retry-After may be the budget's own near miss (it decides): then
+                # the request goes again as soon as the budget's send window lets it.
+                if status == 429 and rate_limited and not self.rate_limiter.pause(wait, hinted=hint is not None or attempt > 1):
+                    wait = 0.0
             if attempt == policy.max_attempts or time.monotonic() - started + wait > policy.max_elapsed:
                 raise LipsTransientError(
                     f"{what} to {self.settings.base_url} failed after {attempt} attempt(s) in "

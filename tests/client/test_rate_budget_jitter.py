@@ -112,10 +112,10 @@ def test_an_explained_429_pauses_nobody_an_unexplained_one_everyone(store_factor
         near_miss = SharedRateBudget(store, RateLimiter(None), window=SendWindow(3, 60_000))
         for _ in range(3):
             near_miss.acquire()
-        near_miss.pause(0.5, hinted=False)
+        assert near_miss.pause(0.5, hinted=False) is False
         assert store.paused_until_ms() == 0, "a 429 the budget's own sends explain paused everyone"
         someone_else = SharedRateBudget(store, RateLimiter(None), window=SendWindow(10, 60_000))
-        someone_else.pause(0.5, hinted=False)
+        assert someone_else.pause(0.5, hinted=False) is True
         assert store.paused_until_ms() > time.time() * 1000 + 300, "an unexplained 429 did not pause everyone"
     finally:
         store.close()
