@@ -1,4 +1,4 @@
-"""Operator that loads a pulled JSON Lines file of LIPS contact interactions into SQL."""
+"""Operator that loads a pulled file (JSON Lines or Parquet) of LIPS contact interactions into SQL."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ DEFAULT_SQL_CONN_ID = "lips_warehouse"
 
 class LipsContactInteractionsToSqlOperator(BaseOperator):
     """
-    Upsert a JSON Lines file of contact interactions, and their contacts, into SQL tables.
+    Upsert a pulled file of contact interactions, and their contacts, into SQL tables.
+
+    JSON Lines and Parquet files load alike (the same rows, the same vendor-truth sync); the
+    format is told by the file's content.
 
     The load is idempotent and all-or-nothing per file, so retries and re-runs are safe;
     see :func:`airflow_provider_lips.warehouse.load_contact_interactions`.

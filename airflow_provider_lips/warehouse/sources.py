@@ -11,7 +11,7 @@ from airflow_provider_lips.exceptions import LipsBadFileError, LipsValidationErr
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
-__all__ = ["file_manifests", "json_lines", "resolve_source"]
+__all__ = ["file_manifests", "file_records", "json_lines", "resolve_source"]
 
 
 def file_manifests(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -47,6 +47,26 @@ def resolve_source(
         "source must be a URI string, an ObjectStoragePath or a manifest dict with 'uri', "
         f"got {type(source).__name__}: {source!r}"
     )
+
+
+def file_records(handle: IO[bytes], uri: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The records of a pulled file with their line (JSON Lines) or row (Parquet) number from 1.
+
+    The format is told by the file's first bytes, whatever its name; a Parquet file yields
+    exactly the records its JSON Lines twin would (see :mod:`airflow_provider_lips.output.parquet`).
+    """
+    from airflow_provider_lips.output.parquet import is_parquet, read_records, require_pyarrow
+
+    head = handle.read(4)
+    handle.seek(0)
+    if not is_parquet(head):
+        yield from json_lines(handle, uri)
+        return
+    require_pyarrow("loading a Parquet file")
+    try:
+        yield from enumerate(read_records(handle), start=1)
+    except (LipsValidationError, OSError, ValueError) as exc:  # pyarrow's errors are OSError/ValueError subclasses
+        raise LipsBadFileError(f"{uri}: {exc}") from exc
 
 
 def json_lines(handle: IO[bytes], uri: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -16,7 +16,7 @@ from airflow_provider_lips.exceptions import LipsBadFileError, LipsLoadError
 from airflow_provider_lips.warehouse.result import ROW_OUTCOMES, LoadResult
 from airflow_provider_lips.warehouse.rows import contact_row, interaction_row, listed_contact_row, to_json, version
 from airflow_provider_lips.warehouse.schema import CONTACT_COLUMNS, INTERACTION_COLUMNS, Column
-from airflow_provider_lips.warehouse.sources import json_lines
+from airflow_provider_lips.warehouse.sources import file_records
 
 if TYPE_CHECKING:
     from airflow_provider_lips.warehouse.dialects import Dialect
@@ -99,7 +99,7 @@ class FileLoader:
         first_line = last_line = 0
         interaction: dict[str, Any] | None
         contact: dict[str, Any] | None
-        for line_no, record in json_lines(handle, self.uri):
+        for line_no, record in file_records(handle, self.uri):
             try:
                 if self.interactions is None:
                     interaction, contact = None, listed_contact_row(record)
