@@ -23,6 +23,11 @@ See docs/agency-scale.md.
 
 After the batches, `publish` emits one `lips_contact_interactions` asset event carrying every
 successful pull's manifest, for `lips_contact_interactions_load_on_asset` (paused on creation).
+On Airflow 3.2+ `publish_days` also names the day partitions the run rewrote (one partitioned
+event per day), for `lips_contact_interactions_per_day`, which runs once per changed day.
+
+`output_format` (param, default `jsonl`) writes the day files as JSON Lines or as Parquet
+(`contact_interactions.parquet`, typed columns; needs the `parquet` extra): docs/parquet.md.
 
 Empty params fall back: `advertisers` to the Variable `lips_advertisers`, `base_uri` to the
 Variable `lips_base_uri`, else `$AIRFLOW_HOME/lips-data`; any object-storage URI Airflow
@@ -45,8 +50,19 @@ except ImportError:  # Airflow < 3.1
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef,assignment,unused-ignore]
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow_provider_lips.operators.batch import LipsContactInteractionsBatchOperator
+from airflow_provider_lips.output.formats import check_output_format
+
+try:  # Airflow 3.2+: asset partitions
+    from airflow.sdk import PartitionedAssetTimetable
+except ImportError:
+    PartitionedAssetTimetable = None
 
 CONTACT_INTERACTIONS = Asset("lips_contact_interactions")
+
+
+def succeeded(manifests: Any) -> list[dict[str, Any]]:
+    """Every successful pull's manifest: one list per batch (a failed batch pushes those of its advertisers that succeeded)."""
+    return [dict(m) for batch in manifests if batch for m in batch if m]
 
 with DAG(
     dag_id="lips_contact_interactions_daily",
@@ -64,6 +80,9 @@ with DAG(
         "base_uri": Param(None, type=["null", "string"], description="where partitions go; empty: Variable lips_base_uri"),
         "lookback": Param("P10D", type="string", description="ISO-8601 duration re-pulled before each interval"),
         "batch_size": Param(50, type="integer", minimum=1, description="advertisers per batch task instance"),
+        "output_format": Param(
+            "jsonl", enum=["jsonl", "parquet"], description="day files as JSON Lines or Parquet (typed columns; docs/parquet.md)"
+        ),
         "pii": Param(
             None,
             type=["null", "string", "object"],
@@ -92,7 +111,8 @@ with DAG(
         base = params.get("base_uri") or Variable.get("lips_base_uri", default="")
         base = base or f"file://{os.environ.get('AIRFLOW_HOME', os.path.expanduser('~/airflow'))}/lips-data"
         # Each advertiser's files, one per occurrence day: the batch fills in {gmaid}, the pull {occurred_date}.
-        destination = f"{base.rstrip('/')}/gmaid={{gmaid}}/occurred_date={{occurred_date}}/contact_interactions.jsonl"
+        output_format = check_output_format(params.get("output_format")) or "jsonl"
+        destination = f"{base.rstrip('/')}/gmaid={{gmaid}}/occurred_date={{occurred_date}}/contact_interactions.{output_format}"
         gmaids, size = list(dict.fromkeys(str(gmaid) for gmaid in chosen)), int(params.get("batch_size") or 50)
         return [{"advertisers": gmaids[i : i + size], "destination": destination} for i in range(0, len(gmaids), size)]
 
@@ -113,14 +133,37 @@ with DAG(
         """One asset event per run, carrying every pull's manifest: nothing is lost to event timing."""
         from airflow.exceptions import AirflowSkipException
 
-        # One list per batch (a failed batch pushes the manifests of its advertisers that succeeded).
-        written = [dict(m) for batch in manifests if batch for m in batch if m]
+        written = succeeded(manifests)
         if not written:
             raise AirflowSkipException("No pull of this run succeeded: nothing to publish.")
         outlet_events[CONTACT_INTERACTIONS].extra = {"manifests": written}
         return len(written)
 
     publish(XComArg(batch, key="manifests"))
+
+    if PartitionedAssetTimetable is not None:
+        # A second event source of the same asset: Airflow queues partition-aware DAGs for partitioned
+        # events only, and other DAGs (the load on asset) for events without a partition key only.
+        @task(outlets=[CONTACT_INTERACTIONS], trigger_rule="all_done", retries=0)
+        def publish_days(manifests: Any, outlet_events: Any = None) -> list[str]:
+            """One partition of the asset per day file this run rewrote: a per-day DAG runs once for each."""
+            from airflow.exceptions import AirflowSkipException
+
+            written = succeeded(manifests)
+            days = sorted({file["occurred_date"] for manifest in written for file in manifest.get("files", ())})
+            if not days:
+                raise AirflowSkipException("No day file was written by this run: no partition to publish.")
+            event = outlet_events[CONTACT_INTERACTIONS]
+            event.add_partitions(days)
+            # Small on purpose (one copy per partition): where the day files are, and in which format.
+            event.extra = {
+                "base_uris": sorted({str(m["destination"]).partition("/gmaid=")[0] for m in written if m.get("destination")}),
+                "format": next((m["format"] for m in written if m.get("format")), "jsonl"),
+            }
+            return days
+
+        publish_days(XComArg(batch, key="manifests"))
+
     # A leaf after the batches: a failed batch leaves it upstream_failed, so the run shows failed and alerts fire
     # although publish (all_done) succeeded. The scheduler completes an EmptyOperator without a worker.
     batch >> EmptyOperator(task_id="every_advertiser_landed")
