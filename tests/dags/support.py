@@ -74,16 +74,23 @@ class Deployment:
 
 
 def asset_event_extras(since: datetime) -> list[dict]:
-    """What the metadata DB recorded for the lips_contact_interactions asset after ``since``."""
+    """What the metadata DB recorded for the lips_contact_interactions asset after ``since``.
+
+    The manifest events only: on Airflow 3.2+ the daily run's day partitions are events of their
+    own, with a partition key (tests/dags/test_partitioned_asset_dag.py reads those).
+    """
     from sqlalchemy import select
 
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
+    query = (
+        select(AssetEvent.extra)
+        .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+        .where(AssetModel.name == "lips_contact_interactions", AssetEvent.timestamp >= since)
+    )
+    if hasattr(AssetEvent, "partition_key"):  # Airflow 3.2+
+        query = query.where(AssetEvent.partition_key.is_(None))
     with create_session() as session:
-        rows = session.execute(
-            select(AssetEvent.extra)
-            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.name == "lips_contact_interactions", AssetEvent.timestamp >= since)
-        ).all()
+        rows = session.execute(query).all()
     return [dict(row[0]) for row in rows]
