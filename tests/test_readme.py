@@ -8,11 +8,11 @@ import re
 import sqlite3
 import subprocess
 import sys
-import urllib.request
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import requests
 
 from lips_sandbox.process import SandboxProcess
 from tests.support import REPO
@@ -39,8 +39,7 @@ def truth(url: str, gmaid: str, day: date) -> set[int]:
     ids: set[int] = set()
     for archived in ("", "&archived=true"):
         query = f"global_master_advertiser_id={gmaid}&start_date={day}&end_date={day}{archived}"
-        with urllib.request.urlopen(f"{url}/_sandbox/truth?{query}", timeout=30) as answer:
-            ids.update(json.loads(answer.read())["ids"])
+        ids.update(requests.get(f"{url}/_sandbox/truth?{query}", timeout=30).json()["ids"])
     return ids
 
 

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -27,7 +28,7 @@ def test_the_policy_param_is_optional_in_the_trigger_dialog() -> None:
     param = dag.params.get_param("pii")
     assert param.value is None and "null" in param.schema["type"]
     assert param.resolve(None) is None and param.resolve("pseudonymize") == "pseudonymize"
-    assert dag.get_task("batch").partial_kwargs["pii"] == "{{ params.pii | tojson }}"
+    assert cast(Any, dag.get_task("batch")).partial_kwargs["pii"] == "{{ params.pii | tojson }}"
 
 
 @pytest.mark.slow

@@ -99,7 +99,7 @@ def test_an_error_mid_pull_reaches_the_caller_after_the_records_before_it(lips_c
     full = list(hook.iter_contact_interactions("USA_1", *WEEK, completeness="off"))
     lips_conn.configure(malformed_pages=[8])
     seen: list[dict[str, Any]] = []
+    records = hook.iter_contact_interactions("USA_1", *WEEK, completeness="off")
     with pytest.raises(LipsResponseError, match="page=8"):
-        for record in hook.iter_contact_interactions("USA_1", *WEEK, completeness="off"):
-            seen.append(record)
+        seen.extend(records)  # extend keeps what arrived before the error
     assert 0 < len(seen) < len(full) and seen == full[: len(seen)]  # pages 1 to 7, then the error

@@ -76,7 +76,11 @@ def test_a_rename_failing_midway_through_the_commit_leaves_every_day_as_it_was(
 def test_an_error_while_writing_leaves_every_day_as_it_was(tmp_path: Path, old_lake: dict[str, bytes]) -> None:
     destination = daily_destination(f"file://{tmp_path}/occurred_date={{occurred_date}}/interactions.jsonl")
     assert destination is not None
-    with pytest.raises(RuntimeError), DailyFiles(destination, DAYS, "occurred_at", LinesFile) as daily:
-        daily.write([record(DAYS[0], 0)])
-        raise RuntimeError("the pull failed")
+    def failed_pull() -> None:
+        with DailyFiles(destination, DAYS, "occurred_at", LinesFile) as daily:
+            daily.write([record(DAYS[0], 0)])
+            raise RuntimeError("the pull failed")
+
+    with pytest.raises(RuntimeError, match="the pull failed"):
+        failed_pull()
     assert lake(tmp_path) == old_lake

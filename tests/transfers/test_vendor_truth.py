@@ -277,7 +277,7 @@ def test_include_archived_and_on_removed_are_checked_before_any_request() -> Non
     from airflow_provider_lips.exceptions import LipsValidationError
 
     # "yes" is read as true (tests/operators/test_settings_spellings.py); what is no boolean is refused.
-    with pytest.raises(LipsValidationError, match="include_archived must be true or false .*, got 'maybe'"):
+    with pytest.raises(LipsValidationError, match=r"include_archived must be true or false .*, got 'maybe'"):
         pull(include_archived="maybe")
     with pytest.raises(LipsValidationError, match=r"on_removed must be 'mark' \(set removed_at\) or 'delete'"):
         LipsContactInteractionsToSqlOperator(task_id="load", source="file:///x.jsonl", on_removed="purge")
