@@ -397,7 +397,7 @@ class SharedRateBudget:
         if not hinted and self.window is not None:
             with self._lock, self.store.guard("reading the send log"):
                 held = self.store.sends_within(_now_ms(), self.window.span_ms)
-            if held >= self.window.limit - 1:
+            if held >= max(self.window.limit - 1, 2):  # the refused request itself is one of them
                 return False
         self.pacer.pause(seconds)
         with self._lock, self.store.guard("recording a 429 pause"):
