@@ -107,8 +107,11 @@ def run(bench: Bench) -> None:
                     tag, f"provider: share of listing requests answered 429{BUDGETS[budget]}",
                     f"{provider_log['share_429']:.2%}",
                     f"{provider_log['statuses'].get(429, 0)} of {provider_log['requests']} requests",
-                    f"server-side admit rate {provider_log['server_rate']:.2f}/s; busiest second as sent "
-                    f"{provider_log['busiest_second']}", f"<= {TARGET_429_SHARE:.1%}",
+                    (
+                        f"server-side admit rate {provider_log['server_rate']:.2f}/s; busiest second as sent "
+                        f"{provider_log['busiest_second']}"
+                    ),
+                    f"<= {TARGET_429_SHARE:.1%}",
                     pass_fail(provider_log["share_429"] <= TARGET_429_SHARE),
                 ])  # fmt: skip
                 if not complete:
