@@ -17,6 +17,6 @@ def mapped_names() -> set[str]:
 
 def test_every_module_is_on_the_map_and_every_mapped_module_exists() -> None:
     modules = {path.name for path in PACKAGE.rglob("*.py") if path.name != "__init__.py"}
-    mapped = mapped_names() - {"__init__.py", "demo.py", "bench_pull.py"}
+    mapped = mapped_names() - {"__init__.py", "demo.py", "bench_pull.py", "support.py", "conftest.py"}  # outside the package
     assert modules - mapped == set(), "modules missing from docs/architecture.md's map"
     assert mapped - modules == set(), "the map names modules that do not exist"
