@@ -80,7 +80,8 @@ def test_late_wakers_never_put_more_than_the_limit_in_one_window(store_factory: 
         def oversleep(seconds: float) -> None:  # a loaded machine wakes its sleepers late
             time.sleep(seconds + rng.uniform(0, 0.15))
 
-        budget = SharedRateBudget(recording(store_factory(), noted := []), RateLimiter(None), window=window, sleep=oversleep)
+        noted: list[int] = []
+        budget = SharedRateBudget(recording(store_factory(), noted), RateLimiter(None), window=window, sleep=oversleep)
         try:
             for _ in range(25):
                 budget.acquire()
