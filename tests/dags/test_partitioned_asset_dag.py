@@ -58,7 +58,7 @@ def per_day_runs() -> dict[str, str]:
         SchedulerJobRunner(job=Job())._create_dagruns_for_partitioned_asset_dags(session)
     with create_session() as session:
         rows = session.execute(select(DagRun.partition_key, DagRun.run_id).where(DagRun.dag_id == PER_DAY)).all()
-    return {row[0]: row[1] for row in rows}
+    return {str(row[0]): row[1] for row in rows}
 
 
 def test_each_rewritten_day_runs_the_per_day_dag_once(deployment: Callable[..., Deployment], sandbox: LipsSandbox) -> None:

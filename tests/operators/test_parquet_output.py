@@ -19,7 +19,7 @@ from airflow_provider_lips.output.parquet_schema import SCHEMA_VERSION
 from lips_sandbox import LipsSandbox
 from lips_sandbox.shapes import present
 from tests.hostile_records import hostile_interactions
-from tests.support import data_requests
+from tests.support import context, data_requests
 
 INTERVAL = datetime(2026, 11, 20, tzinfo=timezone.utc)
 GMAID = "USA_1"
@@ -34,7 +34,7 @@ def pull(lake: Path, suffix: str = "parquet", **kwargs: Any) -> dict[str, Any]:
         lookback="P3D",
         **kwargs,
     )
-    result: dict[str, Any] = operator.execute({"data_interval_start": INTERVAL, "data_interval_end": INTERVAL + timedelta(days=1)})
+    result: dict[str, Any] = operator.execute(context(INTERVAL))
     return result
 
 
@@ -103,7 +103,7 @@ def test_every_record_read_back_with_pyarrow_and_duckdb_is_the_record_the_api_se
 
 def test_duckdb_counts_per_day_and_event_type_over_the_hive_folders(lips_conn: LipsSandbox, hostile: list[dict], tmp_path: Path) -> None:
     pull(tmp_path)
-    counts = duckdb.sql(
+    counts = duckdb.execute(
         f"SELECT occurred_date, event_type, count(*) FROM read_parquet('{tmp_path}/*/*/*.parquet', hive_partitioning = true) "
         "GROUP BY ALL"
     ).fetchall()
@@ -113,7 +113,7 @@ def test_duckdb_counts_per_day_and_event_type_over_the_hive_folders(lips_conn: L
     )
     assert {(str(day), kind): n for day, kind, n in counts} == expected
     # The typed columns need no parsing: UTC instants, and occurred_date is their day.
-    days = duckdb.sql(
+    days = duckdb.execute(
         f"SELECT DISTINCT occurred_date = CAST(timezone('UTC', occurred_at) AS DATE) "
         f"FROM read_parquet('{tmp_path}/*/*/*.parquet', hive_partitioning = true)"
     ).fetchall()
@@ -139,7 +139,7 @@ def test_the_argument_overrides_the_suffix_and_a_single_file_works_too(lips_conn
         task_id="pull", global_master_advertiser_id=GMAID, destination=f"file://{tmp_path}/one.parquet", output_format="{{ params.f }}"
     )
     single.render_template_fields({"params": {"f": "parquet"}})
-    result = single.execute({"data_interval_start": INTERVAL, "data_interval_end": INTERVAL + timedelta(days=1)})
+    result = single.execute(context(INTERVAL))
     with (tmp_path / "one.parquet").open("rb") as handle:
         assert len(list(read_records(handle))) == result["records"] > 0
 
@@ -152,5 +152,5 @@ def test_a_bad_format_fails_when_the_dag_is_parsed_or_before_any_request(lips_co
     )
     operator.render_template_fields({"params": {"f": "avro"}})
     with pytest.raises(LipsValidationError, match=r"output_format must be one of .* got 'avro'"):
-        operator.execute({"data_interval_start": INTERVAL, "data_interval_end": INTERVAL + timedelta(days=1)})
+        operator.execute(context(INTERVAL))
     assert data_requests(lips_conn) == []

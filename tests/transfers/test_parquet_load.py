@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from airflow_provider_lips.transfers.contact_interactions_to_sql import LipsCont
 from airflow_provider_lips.warehouse import load_contact_interactions
 from lips_sandbox import LipsSandbox
 from tests.hostile_records import hostile_interactions
-from tests.support import Warehouse
+from tests.support import Warehouse, context
 
 INTERVAL = datetime(2026, 11, 20, tzinfo=timezone.utc)
 GMAID = "USA_1"
@@ -29,7 +29,7 @@ def pull(lake: Path, output_format: str) -> dict[str, Any]:
         lookback="P3D",
         include_archived=True,
     )
-    manifest: dict[str, Any] = operator.execute({"data_interval_start": INTERVAL, "data_interval_end": INTERVAL + timedelta(days=1)})
+    manifest: dict[str, Any] = operator.execute(context(INTERVAL))
     return manifest
 
 
