@@ -55,7 +55,7 @@ from airflow_provider_lips.output.formats import check_output_format
 try:  # Airflow 3.2+: asset partitions
     from airflow.sdk import PartitionedAssetTimetable
 except ImportError:
-    PartitionedAssetTimetable = None
+    PartitionedAssetTimetable = None  # type: ignore[misc,assignment,unused-ignore]
 
 CONTACT_INTERACTIONS = Asset("lips_contact_interactions")
 

@@ -25,7 +25,7 @@ from airflow.sdk import DAG, Asset, task
 try:
     from airflow.sdk import PartitionedAssetTimetable
 except ImportError:  # Airflow < 3.2: no asset partitions
-    PartitionedAssetTimetable = None
+    PartitionedAssetTimetable = None  # type: ignore[misc,assignment,unused-ignore]
 
 CONTACT_INTERACTIONS = Asset("lips_contact_interactions")
 
