@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         ({"batch_size": 0}, r"batch_size must be a positive integer such as 1000, got 0"),
         ({"batch_size": -5}, r"batch_size must be a positive integer"),
         ({"batch_size": 2.5}, r"batch_size must be a positive integer"),
-        ({"batch_size": "1000"}, r"batch_size must be a positive integer .* got '1000'"),
+        ({"batch_size": "lots"}, r"batch_size must be a positive integer .* got 'lots'"),  # "1000" as text is read as 1000
         ({"batch_size": False}, r"batch_size must be a positive integer"),
         ({"sql_conn_id": ""}, r"sql_conn_id must name an Airflow connection, e.g. 'lips_warehouse'"),
         ({"interactions_table": "1st"}, r"interactions_table must be a plain SQL identifier"),
