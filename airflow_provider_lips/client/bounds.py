@@ -73,13 +73,14 @@ def read_body(response: requests.Response, *, max_bytes: int, deadline: float, s
     count = 0
     try:
         while True:
-            elapsed = time.monotonic() - sent
-            if elapsed > deadline:
-                raise AnswerDeadlineExceeded(
-                    f"the answer was not complete after {elapsed:.1f}s, past response_deadline={deadline:g}s, with "
-                    f"{_size(count)} of its body"
-                )
-            piece = _read(read, what)
+            if time.monotonic() - sent > deadline:
+                raise _late(sent, deadline, count)
+            try:
+                piece = _read(read, what)
+            except Exception as err:
+                if time.monotonic() - sent > deadline:  # the read was ended by the watchdog (client/watchdog.py)
+                    raise _late(sent, deadline, count) from err
+                raise
             if not piece:
                 break
             count += len(piece)
@@ -96,6 +97,13 @@ def read_body(response: requests.Response, *, max_bytes: int, deadline: float, s
     response._content = b"".join(pieces)
     response._content_consumed = True
     response.close()  # with the body consumed, this returns the connection to the pool
+
+
+def _late(sent: float, deadline: float, count: int) -> AnswerDeadlineExceeded:
+    return AnswerDeadlineExceeded(
+        f"the answer was not complete after {time.monotonic() - sent:.1f}s, past response_deadline={deadline:g}s, "
+        f"with {_size(count)} of its body"
+    )
 
 
 def _read(read: Any, what: str) -> bytes:

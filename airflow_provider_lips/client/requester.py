@@ -10,17 +10,17 @@ from functools import cached_property
 from typing import Any, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from airflow_provider_lips import __version__
 from airflow_provider_lips.client.auth import LipsAuth
-from airflow_provider_lips.client.bounds import network_problem, read_body, redirect_bound
+from airflow_provider_lips.client.bounds import network_problem, redirect_bound
 from airflow_provider_lips.client.decoding import decode_json
 from airflow_provider_lips.client.handshake import tls_error
 from airflow_provider_lips.client.query import QueryParams, encode_query
 from airflow_provider_lips.client.ratelimit import RateLimiter
 from airflow_provider_lips.client.retry import RETRYABLE_STATUSES, RetryPolicy
 from airflow_provider_lips.client.settings import LipsClientSettings
+from airflow_provider_lips.client.watchdog import WatchedAdapter, answer_within
 from airflow_provider_lips.exceptions import LipsApiError, LipsTransientError
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class Requester:
         session.auth = self.auth
         # A redirect's body is read by requests itself: bounded by this hook first (client/bounds.py).
         session.hooks["response"].append(redirect_bound(self.settings.max_response_bytes, self.settings.response_deadline))
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(self.settings.concurrency, 1), max_retries=0)
+        adapter = WatchedAdapter(pool_connections=1, pool_maxsize=max(self.settings.concurrency, 1), max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
@@ -164,11 +164,12 @@ class Requester:
             if abort is not None and abort.is_set():
                 raise WalkAborted(what)
             try:
-                sent = time.monotonic()
-                response = self.session.request(method, url, timeout=self.settings.request_timeout, stream=True, **kwargs)
-                # The body is read here, bounded in size and time (client/bounds.py): a trickle times out like a hang.
-                settings = self.settings
-                read_body(response, max_bytes=settings.max_response_bytes, deadline=settings.response_deadline, sent=sent, what=what)
+                # Headers and body within response_deadline, the body within max_response_bytes (client/watchdog.py,
+                # client/bounds.py): a trickle times out like a hang.
+                response = answer_within(
+                    lambda: self.session.request(method, url, timeout=self.settings.request_timeout, stream=True, **kwargs),
+                    max_bytes=self.settings.max_response_bytes, deadline=self.settings.response_deadline, what=what,
+                )
             except requests.exceptions.SSLError as err:  # a ConnectionError, but no retry can cure it
                 raise tls_error(what, url, err) from None
             except _NETWORK_ERRORS as err:

@@ -60,6 +60,7 @@ _SETTING_FLAGS = (
     ("--huge-body-bytes", "huge_body_bytes", "size of a huge page's body"),
     ("--huge-body-chunked", "huge_body_chunked", "true: send huge bodies chunked, without Content-Length"),
     ("--trickle-pages", "trickle_pages", "pages sent one byte per --trickle-interval-ms after the headers"),
+    ("--trickle-headers-pages", "trickle_headers_pages", "pages whose status line and headers go one byte per --trickle-interval-ms"),
     ("--trickle-interval-ms", "trickle_interval_ms", "delay between a trickled page's bytes"),
     ("--deep-nesting-pages", "deep_nesting_pages", "pages whose first record nests --nesting-depth arrays"),
     ("--nesting-depth", "nesting_depth", "depth of the nested arrays"),

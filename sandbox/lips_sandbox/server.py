@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import math
 import random
@@ -63,6 +64,7 @@ class Reply(NamedTuple):
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
     stream: Stream | None = None
+    head_interval: float = 0.0  # > 0: the status line and headers go one byte per that many seconds
 
 
 class _Draws(NamedTuple):
@@ -556,6 +558,8 @@ def _page(rows: Sequence[Row | ContactRow], query: Query, settings: SandboxSetti
     body = b'{"' + key.encode() + b'": [' + items + tail
     if query.page in settings.trickle_pages:
         return Reply(200, b"", (), Stream(len(body), _trickle(body, settings.trickle_interval_ms / 1000)))
+    if query.page in settings.trickle_headers_pages:
+        return Reply(200, body, head_interval=settings.trickle_interval_ms / 1000)
     return Reply(200, body)
 
 
@@ -665,7 +669,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(reply.body) if stream is None else stream.length))
         for name, value in reply.headers:
             self.send_header(name, value)
-        self.end_headers()
+        if not reply.head_interval:
+            self.end_headers()
+        elif not self._trickle_head(reply.head_interval):
+            return
         if stream is None:
             self.wfile.write(reply.body)
             return
@@ -677,6 +684,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client stopped reading (as a bounded client does): stop producing
             self.close_connection = True
+
+    def _trickle_head(self, interval: float) -> bool:
+        """The status line and headers one byte per ``interval`` seconds; false if the client hung up meanwhile."""
+        buffer, wfile = io.BytesIO(), self.wfile
+        self.wfile = buffer
+        self.end_headers()  # the head, collected instead of sent
+        self.wfile = wfile
+        try:
+            for byte in _trickle(buffer.getvalue(), interval):
+                self.wfile.write(byte)
+        except OSError:  # the client gave up (as a client with an overall deadline does)
+            self.close_connection = True
+            return False
+        return True
 
     def _drop(self) -> None:
         """Close without a byte of response: the client sees RemoteDisconnected/ConnectionError."""

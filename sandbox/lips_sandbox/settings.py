@@ -84,6 +84,7 @@ class SandboxSettings:
     huge_body_bytes: int = 1_610_612_736  # 1.5 GiB of valid JSON (the records padded out)
     huge_body_chunked: bool = False  # true: Transfer-Encoding chunked, no Content-Length to refuse it by
     trickle_pages: frozenset[int] = frozenset()  # pages whose headers go at once, then one byte per trickle_interval_ms
+    trickle_headers_pages: frozenset[int] = frozenset()  # pages whose status line and headers go one byte per interval
     trickle_interval_ms: float = 2000.0
     deep_nesting_pages: frozenset[int] = frozenset()  # the page's first record carries nesting_depth nested arrays
     nesting_depth: int = 100_000
@@ -280,6 +281,7 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     "huge_body_bytes": _positive_int,
     "huge_body_chunked": _flag,
     "trickle_pages": _pages,
+    "trickle_headers_pages": _pages,
     "trickle_interval_ms": _number(0.0, 600_000.0),
     "deep_nesting_pages": _pages,
     "nesting_depth": _positive_int,
