@@ -17,7 +17,7 @@ import requests
 from lips_sandbox.process import SandboxProcess
 from tests.support import REPO
 
-pytestmark = [pytest.mark.slow, pytest.mark.airflow]
+pytestmark = pytest.mark.slow  # once, on the newest Airflow: .ci/run's time budget
 
 ADVERTISERS = ("USA_1", "USA_2")
 
