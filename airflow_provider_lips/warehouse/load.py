@@ -1,9 +1,9 @@
-"""Load a JSON Lines file of LIPS contact interactions (or contacts) into SQL tables: the public loads.
+"""Load a pull's files (JSON Lines or Parquet) of LIPS contact interactions (or contacts) into SQL tables: the public loads.
 
 The load is plain Python around one DB-API connection so that any operator, ``@task``
 or script can reuse it. It upserts, so re-running a load (Airflow retries, backfills,
 overlapping pull windows) never duplicates rows, and it runs as one transaction per
-file, so a bad file leaves the warehouse exactly as it was. Given a complete pull's
+file, or per day-partitioned manifest, so a bad file leaves the warehouse exactly as it was. Given a complete pull's
 manifest, it also marks the interactions the vendor no longer has (:mod:`.sync`).
 """
 
@@ -76,7 +76,8 @@ def load_contact_interactions(
     on_removed: str = "mark",
 ) -> LoadResult:
     """
-    Upsert one JSON Lines file of contact interactions, and their contacts, in one transaction.
+    Upsert one file of contact interactions (JSON Lines or Parquet; or every day file of a manifest) and their
+    contacts in one transaction.
 
     An interaction's ``archived_at`` follows the file (archived since the last load: set;
     unarchived: cleared). When ``source`` is the manifest of a pull that was complete, took
@@ -117,7 +118,7 @@ def load_contacts(
     allow_mixed_pii_keys: bool = False,
 ) -> LoadResult:
     """
-    Upsert one JSON Lines file of ``/contacts`` records (``LipsContactsOperator``) in one transaction.
+    Upsert one file of ``/contacts`` records (``LipsContactsOperator``) in one transaction.
 
     The rows go into the same table, with the same newest-wins rule, as the contacts embedded
     in interactions: a listed contact's version is its ``updated_at`` (else ``created_at``)
