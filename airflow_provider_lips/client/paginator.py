@@ -79,7 +79,8 @@ class PagePaginator:
         )
 
     def iter_pages(
-        self, path: str, params: QueryParams, *, records_key: str, expected_records: int | None = None
+        self, path: str, params: QueryParams, *, records_key: str, expected_records: int | None = None,
+        descending_from: int | None = None,
     ) -> Generator[Page, None, None]:
         """Yield every page of a listing in page order, fetching pages 2..N concurrently.
 
@@ -92,12 +93,24 @@ class PagePaginator:
         The page count is not trusted (:class:`WalkBounds`): the walk asks for no page past the
         first empty one, and with ``expected_records`` (what the listing's totals count) for no
         more than a small multiple of the pages those need.
+
+        With ``descending_from=N`` (a page count the caller already knows and bounds) the walk is
+        pages N, N-1, ..., 1 instead, strictly one at a time: each page is asked for only after the
+        one before it answered and was handed on, so the server serves them in that order. The pull
+        engine relies on that order to prove a short listing with one totals call (pull/engine.py).
         """
-        first = self.get_page(path, params, 1, records_key)
         where = f"GET {path}?{encode_query(params)}"
+        same = _SamePages(where)
+        if descending_from is not None:
+            for number in range(descending_from, 0, -1):
+                page = self.get_page(path, params, number, records_key)
+                same.check(page)
+                yield page
+            return
+        first = self.get_page(path, params, 1, records_key)
         bounds = WalkBounds(where, first, expected_records)
         total, largest = bounds.total, first.size
-        previous, repeats = _ids(first), 0  # only the ids: the page itself is the caller's
+        same.check(first)
         yield first
         workers = self.concurrency
         if total <= 1:
@@ -116,14 +129,7 @@ class PagePaginator:
                     next_page += 1
                 page = pending.popleft().result()
                 largest = max(largest, page.size)
-                ids = _ids(page)
-                repeats = repeats + 1 if ids and ids == previous else 0
-                if repeats == 2:
-                    raise LipsResponseError(
-                        f"pages {page.number - 2} to {page.number} of {where} hold exactly the same records: the server "
-                        f"ignores 'page', so walking its {page.total_pages} pages would read them again and again."
-                    )
-                previous = ids
+                same.check(page)
                 total = bounds.after(page)  # pages already asked for past an empty one are still handed on
                 yield page
         finally:
@@ -132,15 +138,33 @@ class PagePaginator:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ids(page: Page) -> tuple[Any, ...] | None:
-    """The ids of a page's records, to tell a server that ignores ``page``; None when a record has none.
+class _SamePages:
+    """Tell a server that ignores ``page``, in either walking order.
 
     Ids are unique in a listing: three consecutive pages holding the same ones are one page
     served again and again (two can be, once, when exactly a page of records is inserted at
-    the front between their requests).
+    the front between their requests). Only the ids are kept: the pages are the caller's.
     """
-    ids = tuple(record.get("id") if isinstance(record, dict) else None for record in page.records)
-    return None if None in ids else ids
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.previous: tuple[Any, ...] | None = None
+        self.run_from = 0  # the page the current run of identical pages began on
+        self.repeats = 0
+
+    def check(self, page: Page) -> None:
+        """Take in the next page walked; :class:`LipsResponseError` on the third identical one in a row."""
+        ids = tuple(record.get("id") if isinstance(record, dict) else None for record in page.records)
+        same = None not in ids and bool(ids) and ids == self.previous
+        self.repeats = self.repeats + 1 if same else 0
+        self.run_from = self.run_from if same else page.number
+        self.previous = ids
+        if self.repeats == 2:
+            low, high = sorted((self.run_from, page.number))
+            raise LipsResponseError(
+                f"pages {low} to {high} of {self.where} hold exactly the same records: the server "
+                f"ignores 'page', so walking its {page.total_pages} pages would read them again and again."
+            )
 
 
 class WalkBounds:

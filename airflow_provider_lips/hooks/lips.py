@@ -153,12 +153,15 @@ class LipsHook(BaseHook):
         return self.requester.get_json(path, params)
 
     def iter_pages(
-        self, endpoint: Endpoint, params: QueryParams, *, expected_records: int | None = None
+        self, endpoint: Endpoint, params: QueryParams, *, expected_records: int | None = None,
+        descending_from: int | None = None,
     ) -> Generator[Page, None, None]:
         """Every page of ``endpoint`` for ``params``, in page order (pages 2..N fetched concurrently); with
-        ``expected_records`` (the totals' count) the walk stops a small multiple of the pages those need."""
+        ``expected_records`` (the totals' count) the walk stops a small multiple of the pages those need.
+        With ``descending_from=N``: pages N down to 1, one at a time (see :meth:`PagePaginator.iter_pages`)."""
         return self.paginator.iter_pages(
-            endpoint.path, params, records_key=endpoint.records_key, expected_records=expected_records
+            endpoint.path, params, records_key=endpoint.records_key, expected_records=expected_records,
+            descending_from=descending_from,
         )
 
     def get_totals(self, endpoint: Endpoint, params: QueryParams) -> dict[str, Any]:

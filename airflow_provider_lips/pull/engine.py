@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 _IGNORES_ARCHIVED = "totals answered archived=true exactly as without it, so it does not count archived interactions"
 # What the manifest says was compared when a query's listing fit on one page: that answer is the whole list.
 SINGLE_PAGE = "single page"
+# The longest listing walked from its last page down, one page at a time, with one totals call (see Pull).
+SHORT_LISTING_PAGES = 10
 
 Completeness = Literal["fail", "warn", "off"]
 Sink = Callable[[list[dict[str, Any]]], object]
@@ -35,7 +37,8 @@ class PageSource(Protocol):
     """Where a pull gets its pages and totals: the :class:`~airflow_provider_lips.hooks.lips.LipsHook`."""
 
     def iter_pages(
-        self, endpoint: Endpoint, params: QueryParams, *, expected_records: int | None = None
+        self, endpoint: Endpoint, params: QueryParams, *, expected_records: int | None = None,
+        descending_from: int | None = None,
     ) -> Generator[Page, None, None]: ...
 
     def get_totals(self, endpoint: Endpoint, params: QueryParams) -> dict[str, Any]: ...
@@ -74,17 +77,23 @@ class PullStats:
 class Pull:
     """One pull of ``endpoint``: every query of ``filters`` over ``window``, pages fanned out by the hook.
 
-    Records are passed to ``sink`` a page at a time, in page order, each id once and only
-    when ``window.start <= record[endpoint.time_field] < window.end`` (any documented
+    Records are passed to ``sink`` a page at a time, in the order the pages are walked, each id
+    once and only when ``window.start <= record[endpoint.time_field] < window.end`` (any documented
     spelling of the field). With ``completeness`` on, page 1 comes first: a listing that fits
     on one page is complete by that one answer (nothing can shift between pages), so it costs
-    one request. A longer listing (with totals) is walked again from page 1 between two
-    totals calls; if they disagree with each other or with the distinct ids the walk saw, the
-    list changed under us and the query is walked once more. Filters the totals cannot speak
-    for are recorded as not checkable (see :mod:`~airflow_provider_lips.pull.totals`); their
-    longer listings are walked once, without totals. Requests per query: 1 for one page,
-    ``n + 3`` for ``n > 1`` pages checked against totals (``2n + 4`` when the list moved),
-    ``n`` when not checkable or with completeness off. With ``include_archived`` every query is also
+    one request. A longer listing (with totals) is walked again, page 1 included, and checked
+    against totals; if the counts disagree, the list changed under us and the query is walked
+    once more, from page 1 between two totals calls. The first walk (see :meth:`_first_walk`) is
+
+    - for a short listing (at most ``SHORT_LISTING_PAGES`` pages): pages ``n`` down to 1, one at a
+      time, then totals once: ``n + 2`` requests with the probe;
+    - for a longer one: totals, pages 1..n fetched concurrently, totals: ``n + 3``.
+
+    Filters the totals cannot speak for are recorded as not checkable (see
+    :mod:`~airflow_provider_lips.pull.totals`); their longer listings are walked once, without
+    totals. Requests per query: 1 for one page, ``n + 2`` or ``n + 3`` for ``n > 1`` pages checked
+    against totals (``2n + 3`` or ``2n + 4`` when the list moved), ``n`` when not checkable or with
+    completeness off. With ``include_archived`` every query is also
     walked with ``archived=true``, which lists only the archived records. Page size and
     concurrency are the hook's.
     With a ``redactor`` (a compiled PII policy), every kept record is passed through it before
@@ -130,21 +139,16 @@ class Pull:
             if self.completeness == "off":
                 self._walk(params, sink, label)
                 continue
-            # Page 1 first; a checkable listing stops there when it has more pages, to be walked between totals.
-            seen, _, total_pages = self._walk(params, sink, label, first_page_only=self.check.checkable)
+            # Page 1 first; a checkable listing stops there when it has more pages, to be walked and checked.
+            seen, _, announced = self._walk(params, sink, label, first_page_only=self.check.checkable)
+            total_pages = max(announced, default=0)
             if total_pages <= 1:
                 self._record_check(label, params, "checked", walks=1, seen=seen, compared=SINGLE_PAGE)
                 continue
             if not self.check.checkable:
                 self._record_check(label, params, f"not checkable: {self.check.reason}", walks=1)
                 continue
-            try:
-                before = self._server_count(params)
-            except TotalsUnavailable as why:  # e.g. a channel filter against flat totals
-                self._walk(params, sink, label)
-                self._record_check(label, params, f"not checkable: {why}", walks=1)
-                continue
-            self._checked_walks(params, sink, label, before)
+            self._checked_walks(params, sink, label, total_pages)
         self.progress.finish()
         self._warn_empty_advertisers(queries)
         return self.stats
@@ -163,21 +167,21 @@ class Pull:
                     gmaid, self.endpoint.name, start_date, end_date,
                 )
 
-    def _checked_walks(self, params: list[tuple[str, str]], sink: Sink, label: str, before: int) -> None:
-        """Walk once between two totals calls, twice if the list moved; fail or warn if it kept moving."""
+    def _checked_walks(self, params: list[tuple[str, str]], sink: Sink, label: str, pages: int) -> None:
+        """Walk once and check against totals, twice if the list moved; fail or warn if it kept moving."""
         check = self.check
-        seen, fpd, _ = self._walk(params, sink, label, expected=before)  # the totals bound the walk
-        after = self._server_count(params)
-        if before == after and check.agrees(after, seen, fpd):
+        try:
+            after, seen, moved = self._first_walk(params, sink, label, pages)
+        except TotalsUnavailable as why:  # e.g. a channel filter against flat totals
+            self._record_check(label, params, f"not checkable: {why}", walks=1)
+            return
+        if moved is None:
             self._record_check(label, params, "checked", walks=1, totals=after, seen=seen)
             return
         if self._totals_ignore_archived(params):
             self._record_check(label, params, f"not checkable: {_IGNORES_ARCHIVED}", walks=1, totals=after, seen=seen)
             return
-        log.warning(
-            "%s: %s said %d before and %d after the walk, which saw %d distinct; the list changed, walking again.",
-            label, check.label, before, after, seen,
-        )
+        log.warning("%s: %s; the list changed, walking again.", label, moved)
         seen, fpd, _ = self._walk(params, sink, label, expected=after)
         final = self._server_count(params)
         agreed = after == final and check.agrees(final, seen, fpd)
@@ -191,6 +195,44 @@ class Pull:
             if self.completeness == "fail":
                 raise LipsIncompleteError(message + "Rerun later, or set completeness='warn' to accept this.")
             log.warning("%sRerun later to fill the gap.", message)
+
+    def _first_walk(self, params: list[tuple[str, str]], sink: Sink, label: str, pages: int) -> tuple[int, int, str | None]:
+        """Walk a listing the probe found ``pages`` long and count it with totals; return the last totals count,
+        the distinct ids walked, and how the counts disagreed (None: the walk holds the whole list).
+
+        The one choke point of the walking order. Up to ``SHORT_LISTING_PAGES`` pages: pages n, n-1, ..., 1,
+        each asked only after the one before answered, then totals once (T). A change at a position on a
+        page already read (a higher number) moves no record into or out of the pages still to read, so it
+        is harmless or changes T against what the walk saw; an insertion on a page still to read pushes
+        one record onto a read page (missed: the walk sees one fewer than T counts) and a deletion there
+        pulls one onto a page still to read (read twice, harmless). So the walk holds the whole list when
+        it saw as many distinct ids as T counts and every page announced the same page count. Page 1 is
+        read again, last: the probe's copy cannot stand in, as a deletion on page 1 after the probe pulls
+        page 2's first record onto it unseen while the counts still agree. With two pages in flight the
+        server could answer them in either order and miss the same way, hence one at a time. That costs
+        throughput only on long listings, so those keep the concurrent walk between two totals calls (the
+        first also bounds the walk: page 1's page count alone is not trusted past ``SHORT_LISTING_PAGES``).
+        Raises :class:`TotalsUnavailable` after walking the pages when totals cannot count this query.
+        """
+        check = self.check
+        if pages <= SHORT_LISTING_PAGES:
+            seen, fpd, announced = self._walk(params, sink, label, descending_from=pages)
+            after = self._server_count(params)
+            if announced != {pages}:
+                return after, seen, f"its pages announced {sorted(announced)} pages, page 1 before it {pages}"
+            if not check.agrees(after, seen, fpd):
+                return after, seen, f"{check.label} said {after} after the walk from page {pages} down, which saw {seen} distinct"
+            return after, seen, None
+        try:
+            before = self._server_count(params)
+        except TotalsUnavailable:
+            self._walk(params, sink, label)  # the records still land, unchecked
+            raise
+        seen, fpd, _ = self._walk(params, sink, label, expected=before)  # the totals bound the walk
+        after = self._server_count(params)
+        if before == after and check.agrees(after, seen, fpd):
+            return after, seen, None
+        return after, seen, f"{check.label} said {before} before and {after} after the walk, which saw {seen} distinct"
 
     def _server_count(self, params: list[tuple[str, str]]) -> int:
         """The count the listing's totals report for ``params`` that this pull's filters match."""
@@ -225,15 +267,17 @@ class Pull:
 
     def _walk(
         self, params: list[tuple[str, str]], sink: Sink, label: str, *, first_page_only: bool = False,
-        expected: int | None = None,
-    ) -> tuple[int, int, int]:
-        """Walk one query's pages (only page 1 with ``first_page_only``); return the distinct ids this walk
-        saw, how many of them were FPD events, and the pages page 1 announced."""
+        expected: int | None = None, descending_from: int | None = None,
+    ) -> tuple[int, int, set[int]]:
+        """Walk one query's pages (only page 1 with ``first_page_only``; from page ``descending_from`` down to 1,
+        one at a time, with it); return the distinct ids this walk saw, how many of them were FPD events, and
+        the page counts its pages announced."""
         stats, seen, window, time_field = self.stats, self._seen, self.window, self.endpoint.time_field
         self._ordinal += 1
         walk = self._ordinal
-        distinct = fpd = total_pages = 0
-        pages = self.hook.iter_pages(self.endpoint, params, expected_records=expected)
+        distinct = fpd = 0
+        announced: set[int] = set()
+        pages = self.hook.iter_pages(self.endpoint, params, expected_records=expected, descending_from=descending_from)
         # closing(): when the sink fails, the page generator stops its queued and in-flight requests.
         with closing(pages):
             for page in pages:
@@ -270,11 +314,11 @@ class Pull:
                     label, page.number, page.total_pages, len(kept), stats.records, self.endpoint.name,
                 )
                 self.progress.page(tuple(params), page.number, page.total_pages, page.per_page, len(page.records))
-                total_pages = max(total_pages, page.total_pages)
-                if first_page_only and total_pages > 1:
-                    return distinct, fpd, total_pages  # a probe: this query is walked again between totals
+                announced.add(page.total_pages)
+                if first_page_only and page.total_pages > 1:
+                    return distinct, fpd, announced  # a probe: this query is walked again and checked
         stats.walks += 1
-        return distinct, fpd, total_pages
+        return distinct, fpd, announced
 
     def _excerpt(self, record: Any) -> str:
         """A record as an error message may quote it: as the PII policy leaves it, if there is one."""

@@ -1,8 +1,9 @@
 """The fewest requests the data needs, counted in the sandbox's own request log (real HTTP).
 
-Per query of a pull: 1 request when the listing fits on one page (that answer is the whole list),
-``n + 3`` for ``n > 1`` pages checked against totals (page 1, totals, pages 1..n, totals), ``n``
-when the filters leave nothing for totals to count. See docs/agency-scale.md.
+Per query of a pull: 1 request when the listing fits on one page (that answer is the whole list);
+for ``n > 1`` pages checked against totals, ``n + 2`` up to ``SHORT_LISTING_PAGES`` pages (page 1, pages
+n down to 1 one at a time, totals) and ``n + 3`` beyond (page 1, totals, pages 1..n concurrently,
+totals); ``n`` when the filters leave nothing for totals to count. See docs/agency-scale.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_lips.pull.engine import SHORT_LISTING_PAGES
 from lips_sandbox import LipsSandbox
 from tests.support import DAY, WEEK, data_requests, expected_ids, pull, run
 
@@ -59,12 +61,27 @@ def test_an_advertiser_with_nothing_costs_one_request(lips_conn: LipsSandbox, tm
     assert manifest["records"] == 0 and manifest["complete"] is True
 
 
-def test_a_multi_page_walk_is_still_proven_against_totals(lips_conn: LipsSandbox, interactions: list[dict], tmp_path: Path) -> None:
+def test_a_short_multi_page_listing_is_walked_down_to_page_one_and_counted_once(
+    lips_conn: LipsSandbox, interactions: list[dict], tmp_path: Path
+) -> None:
+    truth = expected_ids(interactions, *WEEK, global_master_advertiser_id="USA_1")
+    manifest = pull_to(tmp_path, *WEEK, per_page=50)
+    pages = max(int(page) for _, page in sent(lips_conn) if page)
+    assert 2 < pages <= SHORT_LISTING_PAGES
+    # Page 1 tells there is more; then pages n, n-1, ..., 1, one at a time, and totals once: n + 2 requests.
+    assert sent(lips_conn) == [(LISTING, "1"), *[(LISTING, str(n)) for n in range(pages, 0, -1)], (TOTALS, None)]
+    (check,) = manifest["completeness"]
+    assert (check["completeness"], check["compared"], check["walks"]) == ("checked", "totals.events", 1)
+    assert check["server_totals"] == check["distinct_seen"] >= len(truth) == manifest["records"]
+    assert manifest["complete"] is True and manifest["walks"] == 1
+
+
+def test_a_long_multi_page_walk_is_proven_between_two_totals(lips_conn: LipsSandbox, interactions: list[dict], tmp_path: Path) -> None:
     truth = expected_ids(interactions, *WEEK, global_master_advertiser_id="USA_1")
     manifest = pull_to(tmp_path, *WEEK, per_page=10, concurrency=1)
     pages = max(int(page) for _, page in sent(lips_conn) if page)
-    assert pages > 2
-    # Page 1 tells there is more; the walk proper is bracketed by totals: n + 3 requests.
+    assert pages > SHORT_LISTING_PAGES
+    # Page 1 tells there is more; the walk proper (concurrent, for throughput) is bracketed by totals: n + 3 requests.
     assert sent(lips_conn) == [(LISTING, "1"), (TOTALS, None), *[(LISTING, str(n)) for n in range(1, pages + 1)], (TOTALS, None)]
     (check,) = manifest["completeness"]
     assert (check["completeness"], check["compared"]) == ("checked", "totals.events")
