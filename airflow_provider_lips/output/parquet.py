@@ -8,6 +8,7 @@ files one pull writes share one byte bound, so memory stays flat however many re
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 from abc import ABC, abstractmethod
@@ -17,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from datetime import date, datetime, timezone
 from functools import lru_cache
+from itertools import accumulate, chain, compress, repeat
 from types import CodeType
 from typing import IO, TYPE_CHECKING, Any
 
@@ -60,6 +62,8 @@ METADATA_VERSION = b"lips.schema_version"
 METADATA_FINGERPRINT = b"lips.schema_fingerprint"
 _INT64 = (-(2**63), 2**63 - 1)
 _CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z")
+# The same form for Arrow's regular expressions (RE2: ``\d`` is ASCII only, stricter than Python's).
+_CANONICAL_TIME_RE2 = "^" + _CANONICAL_TIME.pattern + "$"
 _ABSENT = object()
 _encode_json = msgspec.json.Encoder().encode
 _decode_json = msgspec.json.Decoder().decode
@@ -434,18 +438,169 @@ def _to_batch(columns: _Struct) -> pa.RecordBatch:
     return pa.RecordBatch.from_struct_array(columns.finish(pa.struct(list(schema)))).replace_schema_metadata(schema.metadata)
 
 
+# -- records -> columns, all at once -------------------------------------------------------------
+
+
+class _Irregular(Exception):
+    """A batch the columnar path cannot convert exactly; the per-record path (:class:`_Struct`) converts it."""
+
+
+def _to_batch_of(records: list[Any], columns: Callable[[], _Struct]) -> pa.RecordBatch:
+    """``records`` as one Arrow batch: column by column in Arrow when they are regular, else record by record.
+
+    Regular (what LIPS sends): every value of a typed column has its column's plain type,
+    timestamps in LIPS's own form, plain event types, no other spelling of a field. Anything
+    else sends the whole batch down the per-record path, which reproduces it exactly; both
+    paths give the same batch for the same regular records (a test compares them).
+    """
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    try:
+        if not all(map(operator.is_, map(type, records), repeat(dict))):
+            raise _Irregular
+        struct = _fast_struct(FIELDS, pa.struct(list(schema)), records)
+    except (_Irregular, pa.ArrowException, OverflowError):
+        slow = columns()
+        append = slow.append
+        for record in records:
+            append(record)
+        return _to_batch(slow)
+    return pa.RecordBatch.from_struct_array(struct).replace_schema_metadata(schema.metadata)
+
+
+@lru_cache(maxsize=64)
+def _names(fields: tuple[Field, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """(documented names, other spellings) of one level's fields."""
+    return frozenset(field.name for field in fields), frozenset(name for field in fields for name in field.spellings)
+
+
+def _fast_struct(fields: tuple[Field, ...], arrow_type: pa.StructType, dicts: list[dict[str, Any]]) -> pa.StructArray:
+    """The objects ``dicts`` (all present) as a struct array of ``fields`` plus ``extra_json``, column by column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    documented, others = _names(fields)
+    keys = _keys(dicts)
+    unknown = keys - documented
+    if len(unknown) > _MAX_UNKNOWN or not others.isdisjoint(unknown):
+        raise _Irregular
+    arrays = [
+        _fast_column(field, arrow_type.field(index).type, list(map(dict.get, dicts, repeat(field.name))))
+        if field.name in keys
+        else pa.nulls(len(dicts), arrow_type.field(index).type)
+        for index, field in enumerate(fields)
+    ]
+    parts = []  # per key of extra_json, in the per-record path's order: ',"key":value' where sent, else null
+    unknown_parts = []
+    sent_unknown = 0
+    for key in sorted(unknown):
+        sent = _has(dicts, key)
+        sent_unknown += sent.true_count
+        texts = pa.array(list(map(_encode_json, map(dict.get, dicts, repeat(key)))), pa.string())
+        unknown_parts.append(pc.if_else(sent, pc.binary_join_element_wise(_member(key), texts, ""), None))
+    # Documented fields sent as null: when the keys sent outnumber the non-null values and unknown keys.
+    sent_documented = sum(map(len, dicts)) - sent_unknown
+    if sent_documented > sum(len(array) - array.null_count for array in arrays):
+        for field, array in zip(fields, arrays, strict=True):
+            if array.null_count:
+                sent = _has(dicts, field.name)
+                if sent.true_count > len(array) - array.null_count:
+                    parts.append(pc.if_else(pc.and_(sent, pc.is_null(array)), _member(field.name) + "null", None))
+    arrays.append(_json_objects(parts + unknown_parts, len(dicts)))
+    return pa.StructArray.from_arrays(arrays, fields=list(arrow_type))
+
+
+# More distinct unknown keys than this in one batch's objects of one level go record by record
+# (the columnar path costs a pass over the batch per key).
+_MAX_UNKNOWN = 32
+
+
+def _keys(dicts: list[dict[str, Any]]) -> set[str]:
+    """Every key of ``dicts`` (a loop of set updates: ten times faster than a union of their key views)."""
+    keys: set[str] = set()
+    update = keys.update
+    for value in dicts:
+        update(value)
+    return keys
+
+
+def _member(key: str) -> str:
+    """``,"key":``, as the per-record path's encoder writes the key (escapes included)."""
+    return "," + _encode_json(key).decode() + ":"
+
+
+def _has(dicts: list[dict[str, Any]], key: str) -> pa.BooleanArray:
+    import pyarrow as pa
+
+    return pa.array(list(map(dict.__contains__, dicts, repeat(key))), pa.bool_())
+
+
+def _json_objects(parts: list[pa.Array], rows: int) -> pa.Array:
+    """Per row, ``{`` + its non-null parts (each starting with a comma) + ``}``; null where it has none."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not parts:
+        return pa.nulls(rows, pa.string())
+    joined = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
+    objects = pc.binary_join_element_wise(pc.binary_replace_slice(joined, 0, 1, "{"), "}", "")
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), objects)
+
+
+_CHECKED: dict[str, set[type]] = {"int64": {int, type(None)}, "struct": {dict, type(None)}, "list": {list, type(None)}}
+
+
+def _fast_column(field: Field, arrow_type: pa.DataType, values: list[Any]) -> pa.Array:
+    """One column's values (None where absent or null); :class:`_Irregular` when one is not exactly representable.
+
+    Arrow refuses a JSON value of another type for text and boolean columns, but would truncate a
+    float into an integer column: those (and objects and lists) are checked here.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if field.kind in _CHECKED and not set(map(type, values)) <= _CHECKED[field.kind]:
+        raise _Irregular
+    if field.kind in ("struct", "list"):
+        present = list(map(operator.is_not, values, repeat(None)))
+        objects = list(compress(values, present))
+        if field.kind == "struct":
+            array: pa.Array = _fast_struct(field.children, arrow_type, objects)
+            return array if all(present) else array.take(pa.array(_positions(present), pa.int32()))
+        items = list(chain.from_iterable(objects))
+        if not all(map(operator.is_, map(type, items), repeat(dict))):
+            raise _Irregular
+        elements = _fast_struct(field.children, arrow_type.value_type, items)
+        offsets = pa.array([0, *accumulate(0 if value is None else len(value) for value in values)], pa.int32())
+        mask = None if all(present) else pc.invert(pa.array(present, pa.bool_()))
+        return pa.ListArray.from_arrays(offsets, elements, type=arrow_type, mask=mask)
+    if field.kind == "timestamp":
+        text = pa.array(values, pa.string())
+        if pc.all(pc.match_substring_regex(text, _CANONICAL_TIME_RE2)).as_py() is False:
+            raise _Irregular
+        return text.cast(arrow_type)  # a day that does not exist fails the cast: the batch goes record by record
+    array = pa.array(values, arrow_type)
+    if field.kind == "event_type" and any(
+        plain_event_type(value) != value for value in pc.unique(array).to_pylist() if value is not None
+    ):
+        raise _Irregular
+    return array
+
+
 # -- writing ------------------------------------------------------------------------------------
 
 
 class ParquetFiles:
     """The Parquet writers of one pull, one per open file, sharing two memory bounds.
 
-    :meth:`writer` wraps an open binary handle (an atomic write's temporary object). A writer
-    appends records to column lists and turns them into an Arrow batch every
-    ``convert_rows`` records (one conversion per page would cost more than the records' own
-    encoding); the Arrow batches wait for a full row group of ``row_group_rows``. When the
-    writers together hold more than ``convert_rows`` unconverted records, or more than
-    ``buffer_bytes`` of Arrow data, the largest is converted, or written out as a row group.
+    :meth:`writer` wraps an open binary handle (an atomic write's temporary object). Writers
+    keep the records written to them; every ``convert_rows`` records, those of all files
+    become one Arrow batch at once (a day-partitioned pull spreads each page over dozens of
+    files, and a conversion's cost is mostly per column, not per record), which is cut into
+    each file's slice, and the records are let go. A file's slices wait for a full row group of
+    ``row_group_rows``; when all files hold more than ``buffer_bytes`` of Arrow data, the
+    largest is written out as a row group.
 
     Row groups are encoded and compressed on one background thread (Arrow releases the GIL
     there), in order, at most one waiting behind the one being written; its errors surface at
@@ -460,6 +615,8 @@ class ParquetFiles:
         self.buffer_bytes = buffer_bytes
         self.convert_rows = convert_rows
         self._writers: list[_ParquetFile] = []
+        self._pending = 0
+        self._columns: _Struct | None = None  # the per-record path's, made when a batch first needs it
         self._open = 0
         self._encoder: ThreadPoolExecutor | None = None
         self._encoding: deque[Future[None]] = deque()
@@ -492,22 +649,44 @@ class ParquetFiles:
             self._encoder.shutdown(wait=True)
             self._encoder = None
 
-    def _grown(self) -> None:
-        while sum(file.pending for file in self._writers) >= self.convert_rows:
-            max(self._writers, key=lambda file: file.pending).convert()
+    def _record_columns(self) -> _Struct:
+        if self._columns is None:
+            self._columns = _record_columns()
+        return self._columns
+
+    def _written(self, rows: int) -> None:
+        self._pending += rows
+        if self._pending >= self.convert_rows:
+            self.convert()
+
+    def convert(self) -> None:
+        """Turn the records every file holds into one Arrow batch, each file taking its slice."""
+        files = [file for file in self._writers if file.records]
+        if not files:
+            return
+        batch = _to_batch_of(list(chain.from_iterable(file.records for file in files)), self._record_columns)
+        offset = 0
+        for file in files:
+            rows = len(file.records)
+            file.records = []
+            file.add(batch.slice(offset, rows))
+            offset += rows
+        self._pending = 0
         while sum(file.nbytes for file in self._writers) > self.buffer_bytes:
             max(self._writers, key=lambda file: file.nbytes).flush()
 
 
 class _ParquetFile:
-    """One Parquet file being written: records -> column lists -> Arrow batches -> row groups."""
+    """One Parquet file being written: records -> slices of the pull's Arrow batches -> row groups."""
+
+    # Slices kept before they are copied together: each keeps its whole batch (all files' rows) alive.
+    MAX_SLICES = 4
 
     def __init__(self, files: ParquetFiles, handle: IO[bytes]) -> None:
         import pyarrow.parquet as pq
 
         self.files = files
-        self.columns = _record_columns()
-        self.pending = 0
+        self.records: list[dict[str, Any]] = []
         self.batches: list[pa.RecordBatch] = []
         self.rows = 0
         self.nbytes = 0
@@ -516,28 +695,27 @@ class _ParquetFile:
         )
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        append = self.columns.append
-        for record in records:
-            append(record)
-        self.pending += len(records)
-        self.files._grown()
+        self.records += records
+        self.files._written(len(records))
 
-    def convert(self) -> None:
-        """Turn the records appended so far into an Arrow batch."""
-        if self.pending:
-            batch = _to_batch(self.columns)
-            self.batches.append(batch)
-            self.pending = 0
-            self.rows += batch.num_rows
-            self.nbytes += batch.nbytes
-            if self.rows >= self.files.row_group_rows:
-                self.flush()
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Take this file's slice of a converted batch; a full row group is written out."""
+        import pyarrow as pa
+
+        self.batches.append(batch)
+        if len(self.batches) > self.MAX_SLICES:
+            self.batches = [pa.concat_batches(self.batches)]
+        self.rows += batch.num_rows
+        self.nbytes = sum(batch.nbytes for batch in self.batches)
+        if self.rows >= self.files.row_group_rows:
+            self.flush()
 
     def flush(self) -> None:
         """Write the buffered batches as one row group."""
         import pyarrow as pa
 
-        self.convert()
+        if self.records:
+            self.files.convert()
         if self.batches:
             table, rows = pa.Table.from_batches(self.batches), self.rows
             self.batches, self.rows, self.nbytes = [], 0, 0

@@ -8,6 +8,7 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -173,3 +174,20 @@ def test_a_failed_row_group_write_surfaces_in_the_pull() -> None:
         pull()
     file.close()  # as a failed pull's unwinding does: quietly, and the encoding thread ends with the last file
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("lips-parquet")]
+
+
+def test_records_converted_column_by_column_or_one_by_one_give_the_same_rows() -> None:
+    # Regular batches go through Arrow column by column; the per-record path is the reference.
+    from airflow_provider_lips.output.parquet import _fast_struct, _record_columns, _to_batch
+
+    records = generate_interactions(seed=6, count=2000, start=DATA_START, end=DATA_END)
+    records[0] = {**records[0], "archived_at": None, "notes": None, "contact": {**records[0]["contact"], "email": None}}
+    per_record = _record_columns()
+    for record in records:
+        per_record.append(record)
+    expected = _to_batch(per_record)
+    columns = _fast_struct(FIELDS, pa.struct(list(arrow_schema())), records)
+    assert columns.equals(expected.to_struct_array())
+    # Hostile records one at a time: the regular ones go column by column, the others record by record.
+    hostile = hostile_interactions(generate_interactions(seed=5, count=1, start=DATA_START, end=DATA_END)[0], 9_000_000)
+    assert read(write(hostile, batch=1, convert_rows=1)) == hostile
