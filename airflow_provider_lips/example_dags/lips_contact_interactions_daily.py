@@ -2,7 +2,7 @@
 ### LIPS contact interactions, daily
 
 The advertisers (DAG param `advertisers`, else the JSON list in Variable `lips_advertisers`)
-are cut into batches of `batch_size` (default 50); one mapped `batch` task instance per batch
+are cut into batches of `batch_size` (default 100); one mapped `batch` task instance per batch
 pulls its advertisers concurrently under the connection's one rate budget. Each advertiser's
 pull takes the interactions that occurred in the run's data interval, widened backwards by
 `lookback` to catch what the vendor ingests late, and writes one file per day they occurred on:
@@ -79,7 +79,7 @@ with DAG(
         ),
         "base_uri": Param(None, type=["null", "string"], description="where partitions go; empty: Variable lips_base_uri"),
         "lookback": Param("P10D", type="string", description="ISO-8601 duration re-pulled before each interval"),
-        "batch_size": Param(50, type="integer", minimum=1, description="advertisers per batch task instance"),
+        "batch_size": Param(100, type="integer", minimum=1, description="advertisers per batch task instance"),
         "output_format": Param(
             "jsonl", enum=["jsonl", "parquet"], description="day files as JSON Lines or Parquet (typed columns; docs/parquet.md)"
         ),
@@ -113,7 +113,7 @@ with DAG(
         # Each advertiser's files, one per occurrence day: the batch fills in {gmaid}, the pull {occurred_date}.
         output_format = check_output_format(params.get("output_format")) or "jsonl"
         destination = f"{base.rstrip('/')}/gmaid={{gmaid}}/occurred_date={{occurred_date}}/contact_interactions.{output_format}"
-        gmaids, size = list(dict.fromkeys(str(gmaid) for gmaid in chosen)), int(params.get("batch_size") or 50)
+        gmaids, size = list(dict.fromkeys(str(gmaid) for gmaid in chosen)), int(params.get("batch_size") or 100)
         return [{"advertisers": gmaids[i : i + size], "destination": destination} for i in range(0, len(gmaids), size)]
 
     batch = LipsContactInteractionsBatchOperator.partial(

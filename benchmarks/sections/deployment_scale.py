@@ -34,7 +34,7 @@ SHAPES = {
     "batches": "lips_contact_interactions_daily",
     "per advertiser": "lips_contact_interactions_per_advertiser",
 }
-BATCH_SIZE = 50  # the daily DAG's default
+BATCH_SIZE = 100  # the daily DAG's default
 WALL_SLACK, WALL_OFFSET, REQUESTS_SLACK = 1.3, 60.0, 1.15
 
 

@@ -40,7 +40,7 @@ def test_the_daily_dag_runs_with_its_defaults() -> None:
     daily = DagBag(dag_folder=str(DAGS_FOLDER)).dags["lips_contact_interactions_daily"]
     validated = daily.params.validate()
     assert validated["advertisers"] is None and validated["base_uri"] is None and validated["lookback"] == "P10D"
-    assert validated["batch_size"] == 50
+    assert validated["batch_size"] == 100
 
 
 @pytest.mark.integration  # a process of its own

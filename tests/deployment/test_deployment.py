@@ -24,7 +24,7 @@ def test_daily_dag_in_a_real_deployment(site: Site) -> None:
     states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in client.task_instances(DAILY, run_id)}
     assert run["state"] == "success", states
     assert set(states.values()) == {"success"}
-    assert sum(task == "batch" for task, _ in states) == 1  # every advertiser in one batch (batch_size 50)
+    assert sum(task == "batch" for task, _ in states) == 1  # every advertiser in one batch (batch_size 100)
     # What the UI shows of the batch: one row per advertiser, each pulled complete and loaded.
     rows = client.get(f"/dags/{DAILY}/dagRuns/{run_id}/taskInstances/batch/xcomEntries/advertisers",
                       map_index=0, deserialize=True)["value"]

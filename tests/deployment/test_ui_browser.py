@@ -113,5 +113,5 @@ def test_the_trigger_dialog_runs_the_daily_dag_with_its_defaults(ui: browser.Bro
     assert finished["state"] == "success", states
     assert set(states.values()) == {"success"} and sum(task == "batch" for task, _ in states) == 1
     # The dialog sent the params' defaults: nothing a user had to fill in.
-    defaults = {"advertisers": None, "base_uri": None, "lookback": "P10D", "batch_size": 50, "output_format": "jsonl", "pii": None}
+    defaults = {"advertisers": None, "base_uri": None, "lookback": "P10D", "batch_size": 100, "output_format": "jsonl", "pii": None}
     assert finished["conf"] in ({}, None) or all(defaults[key] == value for key, value in finished["conf"].items())
