@@ -597,10 +597,10 @@ class ParquetFiles:
     :meth:`writer` wraps an open binary handle (an atomic write's temporary object). Writers
     keep the records written to them; every ``convert_rows`` records, those of all files
     become one Arrow batch at once (a day-partitioned pull spreads each page over dozens of
-    files, and a conversion's cost is mostly per column, not per record), which is cut into
-    each file's slice, and the records are let go. A file's slices wait for a full row group of
-    ``row_group_rows``; when all files hold more than ``buffer_bytes`` of Arrow data, the
-    largest is written out as a row group.
+    files, and a conversion's cost is mostly per column, not per record), of which each file
+    takes its rows, and the records are let go. A file's rows wait for a full row group of
+    ``row_group_rows`` (or a quarter of ``buffer_bytes``); when all files hold more than
+    ``buffer_bytes`` of Arrow data, the largest is written out as a row group.
 
     Row groups are encoded and compressed on one background thread (Arrow releases the GIL
     there), in order, at most one waiting behind the one being written; its errors surface at
@@ -614,6 +614,9 @@ class ParquetFiles:
         self.row_group_rows = row_group_rows
         self.buffer_bytes = buffer_bytes
         self.convert_rows = convert_rows
+        # A row group handed to the encoding thread is out of the shared bound until written: at most
+        # two are (one encoding, one waiting), so each is cut at a quarter of it.
+        self.row_group_bytes = buffer_bytes // 4
         self._writers: list[_ParquetFile] = []
         self._pending = 0
         self._columns: _Struct | None = None  # the per-record path's, made when a batch first needs it
@@ -660,7 +663,9 @@ class ParquetFiles:
             self.convert()
 
     def convert(self) -> None:
-        """Turn the records every file holds into one Arrow batch, each file taking its slice."""
+        """Turn the records every file holds into one Arrow batch, each file taking its rows."""
+        import pyarrow as pa
+
         files = [file for file in self._writers if file.records]
         if not files:
             return
@@ -669,7 +674,8 @@ class ParquetFiles:
         for file in files:
             rows = len(file.records)
             file.records = []
-            file.add(batch.slice(offset, rows))
+            # A file's own copy of its rows: a slice would keep the whole batch alive until that file is written.
+            file.add(batch if rows == batch.num_rows else pa.concat_batches([batch.slice(offset, rows)]))
             offset += rows
         self._pending = 0
         while sum(file.nbytes for file in self._writers) > self.buffer_bytes:
@@ -677,10 +683,7 @@ class ParquetFiles:
 
 
 class _ParquetFile:
-    """One Parquet file being written: records -> slices of the pull's Arrow batches -> row groups."""
-
-    # Slices kept before they are copied together: each keeps its whole batch (all files' rows) alive.
-    MAX_SLICES = 4
+    """One Parquet file being written: records -> its rows of the pull's Arrow batches -> row groups."""
 
     def __init__(self, files: ParquetFiles, handle: IO[bytes]) -> None:
         import pyarrow.parquet as pq
@@ -699,15 +702,11 @@ class _ParquetFile:
         self.files._written(len(records))
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Take this file's slice of a converted batch; a full row group is written out."""
-        import pyarrow as pa
-
+        """Take this file's rows of a converted batch; a full row group is written out."""
         self.batches.append(batch)
-        if len(self.batches) > self.MAX_SLICES:
-            self.batches = [pa.concat_batches(self.batches)]
         self.rows += batch.num_rows
-        self.nbytes = sum(batch.nbytes for batch in self.batches)
-        if self.rows >= self.files.row_group_rows:
+        self.nbytes += batch.nbytes
+        if self.rows >= self.files.row_group_rows or self.nbytes >= self.files.row_group_bytes:
             self.flush()
 
     def flush(self) -> None:
