@@ -25,7 +25,7 @@ from airflow_provider_lips.output.parquet_schema import SCHEMA_VERSION
 from airflow_provider_lips.output.partitions import DailyDestination, DailyFiles, daily_destination
 from airflow_provider_lips.output.storage import atomic_write, check_storage_connection, resolve_destination
 from airflow_provider_lips.pii import DEFAULT_PII_KEY_CONN_ID, Redactor, parse_policy, read_key
-from airflow_provider_lips.pull.engine import Completeness, Pull, PullStats
+from airflow_provider_lips.pull.engine import SHARED_BUDGET_LISTING_PAGES, SHORT_LISTING_PAGES, Completeness, Pull, PullStats
 from airflow_provider_lips.pull.progress import DEFAULT_PROGRESS_INTERVAL
 from airflow_provider_lips.pull.window import TimeWindow, day_window, iso_duration, iso_utc, parse_lookback
 
@@ -233,6 +233,8 @@ class LipsListOperator(BaseOperator):
             include_archived=self.include_archived,
             redactor=plan.redactor,
             progress_interval=self.progress_interval,
+            # Sharing the hook, other pulls keep the rate budget busy: walking one page at a time costs no throughput.
+            descending_pages=SHORT_LISTING_PAGES if owned else SHARED_BUDGET_LISTING_PAGES,
         )
         started = time.monotonic()
         try:

@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 _IGNORES_ARCHIVED = "totals answered archived=true exactly as without it, so it does not count archived interactions"
 # What the manifest says was compared when a query's listing fit on one page: that answer is the whole list.
 SINGLE_PAGE = "single page"
-# The longest listing walked from its last page down, one page at a time, with one totals call (see Pull).
+# The longest listing walked from its last page down, one page at a time, with one totals call (Pull._first_walk):
+# for a pull alone on its hook, and for one of several pulls sharing a hook and its rate budget (the batch operator).
 SHORT_LISTING_PAGES = 10
+SHARED_BUDGET_LISTING_PAGES = 100
 
 Completeness = Literal["fail", "warn", "off"]
 Sink = Callable[[list[dict[str, Any]]], object]
@@ -85,9 +87,13 @@ class Pull:
     against totals; if the counts disagree, the list changed under us and the query is walked
     once more, from page 1 between two totals calls. The first walk (see :meth:`_first_walk`) is
 
-    - for a short listing (at most ``SHORT_LISTING_PAGES`` pages): pages ``n`` down to 1, one at a
-      time, then totals once: ``n + 2`` requests with the probe;
+    - for a listing of at most ``descending_pages`` pages: pages ``n`` down to 1, one at a time, then
+      totals once: ``n + 2`` requests with the probe;
     - for a longer one: totals, pages 1..n fetched concurrently, totals: ``n + 3``.
+
+    ``descending_pages`` is ``SHORT_LISTING_PAGES`` for a pull alone, where one page at a time would
+    slow a long listing; ``SHARED_BUDGET_LISTING_PAGES`` for one of several pulls sharing a hook,
+    whose other walks keep the rate budget busy meanwhile.
 
     Filters the totals cannot speak for are recorded as not checkable (see
     :mod:`~airflow_provider_lips.pull.totals`); their longer listings are walked once, without
@@ -111,6 +117,7 @@ class Pull:
         redactor: Redactor | None = None,
         include_archived: bool = False,
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+        descending_pages: int = SHORT_LISTING_PAGES,
     ) -> None:
         self.hook = hook
         self.redactor = redactor
@@ -118,6 +125,7 @@ class Pull:
         self.filters = filters
         self.window = window
         self.include_archived = include_archived
+        self.descending_pages = descending_pages
         self.progress = PullProgress(endpoint.name, interval=progress_interval)
         self.completeness: Completeness = completeness if endpoint.totals_path else "off"
         self.check: TotalsCheck = totals_check(filters)
@@ -200,7 +208,7 @@ class Pull:
         """Walk a listing the probe found ``pages`` long and count it with totals; return the last totals count,
         the distinct ids walked, and how the counts disagreed (None: the walk holds the whole list).
 
-        The one choke point of the walking order. Up to ``SHORT_LISTING_PAGES`` pages: pages n, n-1, ..., 1,
+        The one choke point of the walking order. Up to ``descending_pages`` pages: pages n, n-1, ..., 1,
         each asked only after the one before answered, then totals once (T). A change at a position on a
         page already read (a higher number) moves no record into or out of the pages still to read, so it
         is harmless or changes T against what the walk saw; an insertion on a page still to read pushes
@@ -209,13 +217,13 @@ class Pull:
         it saw as many distinct ids as T counts and every page announced the same page count. Page 1 is
         read again, last: the probe's copy cannot stand in, as a deletion on page 1 after the probe pulls
         page 2's first record onto it unseen while the counts still agree. With two pages in flight the
-        server could answer them in either order and miss the same way, hence one at a time. That costs
-        throughput only on long listings, so those keep the concurrent walk between two totals calls (the
-        first also bounds the walk: page 1's page count alone is not trusted past ``SHORT_LISTING_PAGES``).
+        server could answer them in either order and miss the same way, hence one at a time. That costs a
+        lone pull throughput on long listings, so those keep the concurrent walk between two totals calls
+        (the first also bounds the walk: page 1's page count alone is not trusted past ``descending_pages``).
         Raises :class:`TotalsUnavailable` after walking the pages when totals cannot count this query.
         """
         check = self.check
-        if pages <= SHORT_LISTING_PAGES:
+        if pages <= self.descending_pages:
             seen, fpd, announced = self._walk(params, sink, label, descending_from=pages)
             after = self._server_count(params)
             if announced != {pages}:

@@ -1,9 +1,10 @@
 """The fewest requests the data needs, counted in the sandbox's own request log (real HTTP).
 
 Per query of a pull: 1 request when the listing fits on one page (that answer is the whole list);
-for ``n > 1`` pages checked against totals, ``n + 2`` up to ``SHORT_LISTING_PAGES`` pages (page 1, pages
-n down to 1 one at a time, totals) and ``n + 3`` beyond (page 1, totals, pages 1..n concurrently,
-totals); ``n`` when the filters leave nothing for totals to count. See docs/agency-scale.md.
+for ``n > 1`` pages checked against totals, ``n + 2`` up to ``SHORT_LISTING_PAGES`` pages
+(``SHARED_BUDGET_LISTING_PAGES`` for a pull sharing its hook, as in a batch: page 1, pages n down to 1
+one at a time, totals) and ``n + 3`` beyond (page 1, totals, pages 1..n concurrently, totals); ``n``
+when the filters leave nothing for totals to count. See docs/agency-scale.md.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_lips.pull.engine import SHORT_LISTING_PAGES
+from airflow_provider_lips.hooks.lips import LipsHook
+from airflow_provider_lips.pull.engine import SHARED_BUDGET_LISTING_PAGES, SHORT_LISTING_PAGES
 from lips_sandbox import LipsSandbox
-from tests.support import DAY, WEEK, data_requests, expected_ids, pull, run
+from tests.support import DAY, WEEK, context, data_requests, expected_ids, pull, run
 
 LISTING, TOTALS = "/contact_interactions", "/contact_interactions/totals"
 NEXT_DAY = DAY + timedelta(days=1)
@@ -96,3 +98,16 @@ def test_a_multi_page_walk_totals_cannot_check_costs_its_pages_only(lips_conn: L
     assert {path for path, _ in requests} == {LISTING}
     assert [page for _, page in requests] == [str(n) for n in range(1, len(requests) + 1)] and len(requests) > 1
     assert manifest["completeness"][0]["completeness"].startswith("not checkable: ")
+
+
+def test_a_pull_sharing_its_hook_walks_a_longer_listing_down_too(lips_conn: LipsSandbox, tmp_path: Path) -> None:
+    """As the batch operator runs its pulls: on one shared hook, whose other pulls keep the rate budget busy."""
+    hook = LipsHook(per_page=10)
+    try:
+        manifest = pull(destination=f"file://{tmp_path}/out.jsonl").pull_with(context(*WEEK), hook)
+    finally:
+        hook.close()
+    pages = max(int(page) for _, page in sent(lips_conn) if page)
+    assert SHORT_LISTING_PAGES < pages <= SHARED_BUDGET_LISTING_PAGES
+    assert sent(lips_conn) == [(LISTING, "1"), *[(LISTING, str(n)) for n in range(pages, 0, -1)], (TOTALS, None)]
+    assert manifest["complete"] is True and manifest["walks"] == 1
