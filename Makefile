@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed$(if $(AIRFLOW_VERSION),-$(AIRFLOW_VERSION))
 # The oldest Airflow release pyproject.toml admits; CI runs the suite on it as well.
 AIRFLOW_OLDEST := 3.1.8
 
-.PHONY: install lint pytest test test-unit test-oldest demo bench docs clean
+.PHONY: install install-oldest lint pytest test test-unit test-oldest demo bench docs clean
 
 install: $(STAMP)
 
@@ -24,8 +24,11 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
+# Two pytest-xdist workers (the real-deployment tests keep to one of them: tests/conftest.py); the
+# slowest tests are listed at the end. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 pytest: install
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 test: lint pytest
 
@@ -39,6 +42,9 @@ test-unit: install
 # module says so. The rest (sandbox, pure modules, fault storms, the real-deployment tests) does not
 # depend on the Airflow release and runs once, in `make test`: running it twice would push .ci/run
 # past its time budget. Lint and types run once too.
+install-oldest:
+	$(MAKE) install VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST)
+
 test-oldest:
 	$(MAKE) pytest VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST) \
 		PYTEST_ARGS='-m "airflow and not deployment" $(PYTEST_ARGS)'

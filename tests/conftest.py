@@ -71,14 +71,22 @@ INTEGRATION_FIXTURES = frozenset(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``airflow`` by folder and ``integration`` by fixture (``slow`` and ``deployment`` tests are integration tests too)."""
+    """Mark ``airflow`` by folder and ``integration`` by fixture (``slow`` and ``deployment`` tests are integration tests too).
+
+    The real-deployment tests share one xdist group and run first: under ``make test``'s two workers
+    (``--dist loadgroup``) one worker starts their deployments one after another (they share a session
+    fixture and would compete for the 2 cores) while the other runs the rest of the suite beside them.
+    """
     for item in items:
         folder = item.path.relative_to(TESTS).parts[0]
         if folder in AIRFLOW_FOLDERS:
             item.add_marker(pytest.mark.airflow)
+        if folder == "deployment":
+            item.add_marker(pytest.mark.xdist_group("deployment"))
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & INTEGRATION_FIXTURES or item.get_closest_marker("slow") or item.get_closest_marker("deployment"):
             item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: item.path.relative_to(TESTS).parts[0] != "deployment")  # stable: order kept otherwise
 
 
 @pytest.fixture(scope="session")
