@@ -29,6 +29,7 @@ class Dialect(ABC):
     placeholder: str
     types: ClassVar[Mapping[ColumnKind, str]]
     distinct: str  # NULL-safe "differs from" operator
+    max_params: int  # bound parameters one statement may take
 
     def param(self, kind: ColumnKind) -> str:
         return self.placeholder
@@ -53,13 +54,13 @@ class Dialect(ABC):
         )
         return f"CREATE TABLE IF NOT EXISTS {table} ({definitions})"
 
-    def upsert_sql(self, table: str, columns: Sequence[Column], only_if: str) -> str:
-        """Insert a row, or update the row with its id when ``only_if`` holds."""
+    def upsert_sql(self, table: str, columns: Sequence[Column], only_if: str, rows: int = 1) -> str:
+        """Insert ``rows`` rows (of distinct ids), or update the row with its id when ``only_if`` holds."""
         names = ", ".join(c.name for c in columns)
-        params = ", ".join(self.param(c.kind) for c in columns)
+        params = ", ".join([f"({', '.join(self.param(c.kind) for c in columns)})"] * rows)
         updates = ", ".join(f"{c.name} = excluded.{c.name}" for c in columns if c.name != "id")
         return (
-            f"INSERT INTO {table} ({names}) VALUES ({params}) "
+            f"INSERT INTO {table} ({names}) VALUES {params} "
             f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE {only_if}"
         )
 
@@ -78,6 +79,7 @@ class _Sqlite(Dialect):
     # text that sorts chronologically and that date()/julianday() understand.
     types: ClassVar[Mapping[ColumnKind, str]] = {"bigint": "INTEGER", "text": "TEXT", "timestamp": "TIMESTAMP", "json": "TEXT"}
     distinct = "IS NOT"
+    max_params = 999  # SQLITE_MAX_VARIABLE_NUMBER before 3.32
 
     def timestamp(self, value: datetime) -> str:
         utc = value.astimezone(timezone.utc).replace(tzinfo=None)
@@ -99,6 +101,7 @@ class _Postgres(Dialect):
     placeholder = "%s"
     types: ClassVar[Mapping[ColumnKind, str]] = {"bigint": "BIGINT", "text": "TEXT", "timestamp": "TIMESTAMPTZ", "json": "JSONB"}
     distinct = "IS DISTINCT FROM"
+    max_params = 65535
 
     def param(self, kind: ColumnKind) -> str:
         # JSON goes over the wire as text; the cast works with psycopg2 and psycopg 3.

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Mapping
 from contextlib import suppress
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_lips.exceptions import LipsBadFileError, LipsValidationError
@@ -26,8 +27,8 @@ from airflow_provider_lips.warehouse.schema import (
     check_table_names,
 )
 from airflow_provider_lips.warehouse.sources import file_manifests, resolve_source
-from airflow_provider_lips.warehouse.sync import sync_scope
-from airflow_provider_lips.warehouse.upsert import FileLoader
+from airflow_provider_lips.warehouse.sync import SyncScope, sync_scope
+from airflow_provider_lips.warehouse.upsert import FileLoader, create_tables, remove_vanished
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -162,12 +163,24 @@ def _load(
     conn = hook.get_conn()
     try:
         cursor = conn.cursor()
-        dialect.begin(conn, cursor, (*tables, PII_KEYS_TABLE) if any(pii_key for _, pii_key, _ in files) else tables)
-        results = [
-            _load_file(*resolved, pii_key, scope, cursor, dialect, interactions_table, contacts_table, batch_size,
-                       allow_mixed_pii_keys=allow_mixed_pii_keys, on_removed=on_removed)
-            for resolved, pii_key, scope in files
+        pii_keys = {pii_key: uri for (_, uri, _), pii_key, _ in files if pii_key}  # each key with its first file
+        dialect.begin(conn, cursor, (*tables, PII_KEYS_TABLE) if pii_keys else tables)
+        # Once per transaction, not per file: the tables, and each PII key (a manifest's files share one).
+        create_tables(cursor, dialect, interactions_table, contacts_table)
+        for pii_key, uri in pii_keys.items():
+            claim_pii_key(cursor, dialect, tables, pii_key, uri, allow_mixed=allow_mixed_pii_keys)
+        loaded = [
+            _load_file(*resolved, scope, cursor, dialect, interactions_table, contacts_table, batch_size)
+            for resolved, _, scope in files
         ]
+        results = [result for result, _ in loaded]
+        removed = 0
+        if interactions_table is not None:
+            synced = [(scope, kept) for (*_, (scope, _)), (_, kept) in zip(files, loaded, strict=True) if scope is not None]
+            removed = remove_vanished(cursor, dialect, interactions_table, synced, on_removed=on_removed, batch_size=batch_size)
+            if synced:
+                log.info("Vendor truth: %s; %d interactions %s.", "; ".join(s.describe() for s, _ in synced), removed,
+                         "deleted" if on_removed == "delete" else "marked removed")
         conn.commit()
     except BaseException:
         # If the connection itself broke, closing it below rolls back all the same.
@@ -176,27 +189,23 @@ def _load(
         raise
     finally:
         conn.close()
-    if not several:
-        return results[0]
-    return LoadResult.combine(str(source.get("destination", "")), results)  # type: ignore[union-attr]
+    result = results[0] if not several else LoadResult.combine(str(source.get("destination", "")), results)  # type: ignore[union-attr]
+    return replace(result, removed=removed)
 
 
 def _load_file(
     path: Any,
     uri: str,
     expected_records: int | None,
-    pii_key: Any,
-    sync: tuple[Any, str],
+    sync: tuple[SyncScope | None, str],
     cursor: Any,
     dialect: Dialect,
     interactions_table: str | None,
     contacts_table: str,
     batch_size: int,
-    *,
-    allow_mixed_pii_keys: bool,
-    on_removed: str,
-) -> LoadResult:
-    """Load one resolved file through the open transaction of :func:`_load`."""
+) -> tuple[LoadResult, set[int]]:
+    """Load one resolved file through the open transaction of :func:`_load`; with it the interaction ids it holds
+    (which :func:`_load` syncs the file's scope against, once for all files of the same advertisers)."""
     scope, sync_note = sync
     loader = FileLoader(
         dialect,
@@ -205,14 +214,10 @@ def _load_file(
         contacts_table,
         batch_size,
         scope=scope,
-        on_removed=on_removed,
         sync_note=sync_note,
     )
-    tables = (contacts_table,) if interactions_table is None else (interactions_table, contacts_table)
     started = time.monotonic()
     with path.open("rb") as handle:
-        if pii_key:
-            claim_pii_key(cursor, dialect, tables, pii_key, uri, allow_mixed=allow_mixed_pii_keys)
         result = loader.load(cursor, handle)
         if expected_records is not None and result.records != expected_records:
             raise LipsBadFileError(
@@ -238,10 +243,7 @@ def _load_file(
             result.contacts_skipped,
             uri,
         )
-    if result.sync:
-        log.info("Vendor truth: %s; %d interactions %s.", result.sync, result.removed,
-                 "deleted" if on_removed == "delete" else "marked removed")
-    return result
+    return result, loader.kept
 
 
 def _get_hook(sql_conn_id: str) -> DbApiHook:

@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 from airflow_provider_lips.warehouse.dialects import DIALECTS
-from airflow_provider_lips.warehouse.upsert import FileLoader
+from airflow_provider_lips.warehouse.upsert import FileLoader, create_tables
 
 
 def test_a_contacts_file_writes_only_the_contacts_table() -> None:
@@ -18,6 +18,7 @@ def test_a_contacts_file_writes_only_the_contacts_table() -> None:
     records = [{"id": 7, "email": "a@example.com", "updated_at": "2026-01-02T03:04:05Z"}, {"id": 8}]
     handle = io.BytesIO("".join(json.dumps(r) + "\n" for r in records).encode())
 
+    create_tables(conn.cursor(), DIALECTS["sqlite"], None, "crm_contacts")
     result = loader.load(conn.cursor(), handle)
     conn.set_trace_callback(None)
 
