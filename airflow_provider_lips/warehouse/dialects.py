@@ -38,12 +38,25 @@ class Dialect(ABC):
         return value
 
     @abstractmethod
-    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
+    def begin(self, conn: Any, cursor: Any) -> None:
         """Open the load's transaction on a fresh connection."""
+
+    @abstractmethod
+    def lock(self, cursor: Any, tables: Sequence[str], rows: Sequence[str] = ()) -> None:
+        """Take the transaction's locks: ``tables`` whole, or with ``rows`` (names of row sets, e.g. one
+        advertiser's rows of a table) ``tables`` shared and ``rows`` alone exclusively."""
+
+    def deadlocked(self, exc: BaseException) -> bool:
+        """Whether ``exc`` (or what it wraps) is the database ending this transaction to break a deadlock."""
+        return False
 
     @abstractmethod
     def columns(self, cursor: Any, table: str) -> set[str]:
         """The column names ``table`` has now (tables made by older versions lack newer ones)."""
+
+    @abstractmethod
+    def indexes(self, cursor: Any, table: str) -> set[str]:
+        """The index names ``table`` has now."""
 
     def create_table_sql(self, table: str, columns: Sequence[Column]) -> str:
         definitions = ", ".join(
@@ -85,14 +98,22 @@ class _Sqlite(Dialect):
         utc = value.astimezone(timezone.utc).replace(tzinfo=None)
         return utc.isoformat(sep=" ", timespec="milliseconds")
 
-    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
+    def begin(self, conn: Any, cursor: Any) -> None:
         # sqlite3 would otherwise open transactions implicitly and only before DML;
-        # IMMEDIATE takes the write lock up front instead of failing mid-file.
+        # IMMEDIATE takes the write lock (the whole database: no other lock is needed) up front instead of
+        # failing mid-file.
         conn.isolation_level = None
         cursor.execute("BEGIN IMMEDIATE")
 
     def columns(self, cursor: Any, table: str) -> set[str]:
         cursor.execute(f"PRAGMA table_info({table})")
+        return {row[1] for row in cursor.fetchall()}
+
+    def lock(self, cursor: Any, tables: Sequence[str], rows: Sequence[str] = ()) -> None:
+        """Nothing to take: BEGIN IMMEDIATE holds the whole database."""
+
+    def indexes(self, cursor: Any, table: str) -> set[str]:
+        cursor.execute(f"PRAGMA index_list({table})")
         return {row[1] for row in cursor.fetchall()}
 
 
@@ -107,13 +128,35 @@ class _Postgres(Dialect):
         # JSON goes over the wire as text; the cast works with psycopg2 and psycopg 3.
         return "CAST(%s AS JSONB)" if kind == "json" else "%s"
 
-    def begin(self, conn: Any, cursor: Any, tables: Sequence[str]) -> None:
-        # Concurrent loads (e.g. mapped tasks) would race on CREATE TABLE IF NOT EXISTS
-        # and could deadlock upserting the same contacts: serialise them per table.
+    def begin(self, conn: Any, cursor: Any) -> None:
         conn.autocommit = False
+
+    def lock(self, cursor: Any, tables: Sequence[str], rows: Sequence[str] = ()) -> None:
+        # Concurrent loads (e.g. mapped tasks) would race on CREATE TABLE IF NOT EXISTS, on claiming a PII key,
+        # and on syncing the same advertiser: such loads hold the tables exclusively. A load that needs none of
+        # that (see load._rows_only) holds them shared and only its advertisers' rows exclusively, so loads of
+        # different advertisers run side by side. Tables before rows, each in sorted order: no two loads wait
+        # on each other's advisory locks.
         for table in sorted(tables):
-            key = int.from_bytes(hashlib.sha256(table.encode()).digest()[:8], "big", signed=True)
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            lock = "pg_advisory_xact_lock_shared" if rows else "pg_advisory_xact_lock"
+            cursor.execute(f"SELECT {lock}(%s)", (_lock_key(table),))
+        for name in sorted(rows):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(name),))
+
+    def deadlocked(self, exc: BaseException) -> bool:
+        # SQLSTATE 40P01 deadlock_detected: psycopg 3 names it sqlstate, psycopg2 pgcode.
+        cause: BaseException | None = exc
+        while cause is not None:
+            if "40P01" in (getattr(cause, "sqlstate", None), getattr(cause, "pgcode", None)):
+                return True
+            cause = cause.__cause__
+        return False
+
+    def indexes(self, cursor: Any, table: str) -> set[str]:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = %s", (table.lower(),)
+        )
+        return {row[0] for row in cursor.fetchall()}
 
     def columns(self, cursor: Any, table: str) -> set[str]:
         cursor.execute(
@@ -122,6 +165,11 @@ class _Postgres(Dialect):
             (table.lower(),),
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def _lock_key(name: str) -> int:
+    """A stable advisory lock key (64 bits) for a table or row set name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (_Sqlite(), _Postgres())}

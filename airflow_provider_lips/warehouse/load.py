@@ -21,8 +21,10 @@ from airflow_provider_lips.warehouse.dialects import Dialect, dialect_of
 from airflow_provider_lips.warehouse.pii_guard import PII_KEYS_TABLE, claim_pii_key, pii_key_of
 from airflow_provider_lips.warehouse.result import LoadResult
 from airflow_provider_lips.warehouse.schema import (
+    CONTACT_COLUMNS,
     DEFAULT_CONTACTS_TABLE,
     DEFAULT_INTERACTIONS_TABLE,
+    INTERACTION_COLUMNS,
     check_identifier,
     check_table_names,
 )
@@ -46,6 +48,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 1000
+# Times a load is tried when the database ends it to break a deadlock with a concurrent load.
+_ATTEMPTS = 3
 # What a load does with an interaction a complete pull no longer finds: set removed_at, or delete the row.
 ON_REMOVED = ("mark", "delete")
 
@@ -159,21 +163,56 @@ def _load(
     ]
     hook = _get_hook(sql_conn_id)
     dialect = dialect_of(hook, sql_conn_id)
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            results, removed = _transaction(
+                hook, dialect, files, interactions_table, contacts_table, batch_size,
+                allow_mixed_pii_keys=allow_mixed_pii_keys, on_removed=on_removed,
+            )
+            break
+        except Exception as exc:
+            # Loads of different advertisers run side by side; two whose contacts overlap can deadlock, and the
+            # database then ends one of them, which rolled back whole: load it again.
+            if attempt == _ATTEMPTS or not dialect.deadlocked(exc):
+                raise
+            log.warning("The load deadlocked with a concurrent load and was rolled back (attempt %d of %d); "
+                        "loading again: %s", attempt, _ATTEMPTS, exc)
+    result = results[0] if not several else LoadResult.combine(str(source.get("destination", "")), results)  # type: ignore[union-attr]
+    return replace(result, removed=removed)
+
+
+def _transaction(
+    hook: DbApiHook,
+    dialect: Dialect,
+    files: list[tuple[tuple[Any, str, int | None], str | None, tuple[SyncScope | None, str]]],
+    interactions_table: str | None,
+    contacts_table: str,
+    batch_size: int,
+    *,
+    allow_mixed_pii_keys: bool,
+    on_removed: str,
+) -> tuple[list[LoadResult], int]:
+    """Load ``files`` in one transaction on a fresh connection; each file's result, and how many rows the sync
+    removed."""
     tables = (contacts_table,) if interactions_table is None else (interactions_table, contacts_table)
+    pii_keys = {pii_key: uri for (_, uri, _), pii_key, _ in files if pii_key}  # each key with its first file
+    advertisers = _advertisers(files) if interactions_table is not None else ()
     conn = hook.get_conn()
     try:
         cursor = conn.cursor()
-        pii_keys = {pii_key: uri for (_, uri, _), pii_key, _ in files if pii_key}  # each key with its first file
-        dialect.begin(conn, cursor, (*tables, PII_KEYS_TABLE) if pii_keys else tables)
-        # Once per transaction, not per file: the tables, and each PII key (a manifest's files share one).
-        create_tables(cursor, dialect, interactions_table, contacts_table)
-        for pii_key, uri in pii_keys.items():
-            claim_pii_key(cursor, dialect, tables, pii_key, uri, allow_mixed=allow_mixed_pii_keys)
+        dialect.begin(conn, cursor)
+        if advertisers and _rows_only(cursor, dialect, tables, pii_keys, allow_mixed=allow_mixed_pii_keys):
+            dialect.lock(cursor, (*tables, PII_KEYS_TABLE), [f"{interactions_table}:{a}" for a in advertisers])
+        else:
+            dialect.lock(cursor, (*tables, PII_KEYS_TABLE) if pii_keys else tables)
+            # Once per transaction, not per file: the tables, and each PII key (a manifest's files share one).
+            create_tables(cursor, dialect, interactions_table, contacts_table)
+            for pii_key, uri in pii_keys.items():
+                claim_pii_key(cursor, dialect, tables, pii_key, uri, allow_mixed=allow_mixed_pii_keys)
         loaded = [
             _load_file(*resolved, scope, cursor, dialect, interactions_table, contacts_table, batch_size)
             for resolved, _, scope in files
         ]
-        results = [result for result, _ in loaded]
         removed = 0
         if interactions_table is not None:
             synced = [(scope, kept) for (*_, (scope, _)), (_, kept) in zip(files, loaded, strict=True) if scope is not None]
@@ -189,8 +228,43 @@ def _load(
         raise
     finally:
         conn.close()
-    result = results[0] if not several else LoadResult.combine(str(source.get("destination", "")), results)  # type: ignore[union-attr]
-    return replace(result, removed=removed)
+    return [result for result, _ in loaded], removed
+
+
+def _advertisers(files: list[tuple[Any, str | None, tuple[SyncScope | None, str]]]) -> tuple[str, ...]:
+    """The advertisers whose rows alone the files write and sync, or () when that is not known of every file
+    (a bare URI, a partial pull, a campaign-only scope)."""
+    scopes = [scope for *_, (scope, _) in files]
+    if not scopes or any(scope is None or not scope.advertisers for scope in scopes):
+        return ()
+    return tuple(sorted({advertiser for scope in scopes if scope is not None for advertiser in scope.advertisers}))
+
+
+def _rows_only(cursor: Any, dialect: Dialect, tables: tuple[str, ...], pii_keys: Mapping[str, str], *,
+               allow_mixed: bool) -> bool:
+    """Whether the load has nothing to create or claim: every table, column and index exists, and the tables
+    already carry exactly the load's PII key. Only then may it lock just its advertisers' rows (a schema once
+    complete stays so, and a claim once made stays made)."""
+    interactions_table, contacts_table = tables
+    wanted = {f"{interactions_table}_occurred_at_idx", f"{interactions_table}_gmaid_occurred_at_idx"}
+    if (
+        not {c.name for c in INTERACTION_COLUMNS} <= dialect.columns(cursor, interactions_table)
+        or not {c.name for c in CONTACT_COLUMNS} <= dialect.columns(cursor, contacts_table)
+        or not wanted <= dialect.indexes(cursor, interactions_table)
+    ):
+        return False
+    if not pii_keys:
+        return True
+    if not dialect.columns(cursor, PII_KEYS_TABLE):
+        return False
+    mark = dialect.placeholder
+    cursor.execute(
+        f"SELECT table_name, key_fingerprint FROM {PII_KEYS_TABLE} WHERE table_name IN ({', '.join(mark for _ in tables)})",  # noqa: S608
+        tables,
+    )
+    claimed = {(table, key) for table, key in cursor.fetchall()}
+    needed = {(table, key) for table in tables for key in pii_keys}
+    return needed <= claimed and (allow_mixed or claimed <= needed)
 
 
 def _load_file(
