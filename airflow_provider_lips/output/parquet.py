@@ -325,7 +325,7 @@ class _Struct(_Column):
         arrays.append(pa.array(self.extras, pa.string()))
         mask = None
         if not all(self.valid):
-            positions = pa.array(_positions(self.valid), pa.int32())
+            positions = _positions(self.valid)
             arrays = [array.take(positions) for array in arrays]
             mask = pa.array([not valid for valid in self.valid], pa.bool_())
         self.extras.clear()
@@ -399,17 +399,13 @@ def _spelled(value: dict[str, Any], names: tuple[str, ...], column: _Column, ext
         extras[name] = value[name]  # the typed column is then not rendered back under its own name
 
 
-def _positions(valid: list[bool]) -> list[int | None]:
-    """Per row, the index of its object among the present ones, or None."""
-    positions: list[int | None] = []
-    present = 0
-    for is_valid in valid:
-        if is_valid:
-            positions.append(present)
-            present += 1
-        else:
-            positions.append(None)
-    return positions
+def _positions(valid: list[bool]) -> pa.Array:
+    """Per row, the index of its object among the present ones, or null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = pa.array(valid, pa.bool_())
+    return pc.if_else(present, pc.subtract(pc.cumulative_sum(present.cast(pa.int32())), 1), None)
 
 
 def _column(field: Field) -> _Column:
@@ -485,8 +481,15 @@ def _fast_struct(fields: tuple[Field, ...], arrow_type: pa.StructType, dicts: li
     unknown = keys - documented
     if len(unknown) > _MAX_UNKNOWN or not others.isdisjoint(unknown):
         raise _Irregular
+    # The scalar columns Arrow checks itself (text, booleans, timestamps as text) in one pass over the objects.
+    scalars = [field for field in fields if field.kind in _SCALAR and field.name in keys]
+    parsed = iter(pa.array(dicts, _scalar_struct(tuple(scalars))).flatten() if scalars else ())
     arrays = [
-        _fast_column(field, arrow_type.field(index).type, list(map(dict.get, dicts, repeat(field.name))))
+        (
+            _checked(field, arrow_type.field(index).type, next(parsed))
+            if field.kind in _SCALAR
+            else _fast_column(field, arrow_type.field(index).type, list(map(dict.get, dicts, repeat(field.name))))
+        )
         if field.name in keys
         else pa.nulls(len(dicts), arrow_type.field(index).type)
         for index, field in enumerate(fields)
@@ -495,18 +498,23 @@ def _fast_struct(fields: tuple[Field, ...], arrow_type: pa.StructType, dicts: li
     unknown_parts = []
     sent_unknown = 0
     for key in sorted(unknown):
-        sent = _has(dicts, key)
-        sent_unknown += sent.true_count
         texts = pa.array(list(map(_encode_json, map(dict.get, dicts, repeat(key)))), pa.string())
-        unknown_parts.append(pc.if_else(sent, pc.binary_join_element_wise(_member(key), texts, ""), None))
-    # Documented fields sent as null: when the keys sent outnumber the non-null values and unknown keys.
-    sent_documented = sum(map(len, dicts)) - sent_unknown
-    if sent_documented > sum(len(array) - array.null_count for array in arrays):
-        for field, array in zip(fields, arrays, strict=True):
-            if array.null_count:
-                sent = _has(dicts, field.name)
-                if sent.true_count > len(array) - array.null_count:
-                    parts.append(pc.if_else(pc.and_(sent, pc.is_null(array)), _member(field.name) + "null", None))
+        members = pc.binary_join_element_wise(_member(key), texts, "")
+        if pc.equal(texts, "null").true_count:  # absent or sent as null: which, only the objects know
+            sent = _has(dicts, key)
+            sent_unknown += sent.true_count
+            members = pc.if_else(sent, members, None)
+        else:
+            sent_unknown += len(dicts)
+        unknown_parts.append(members)
+    # Documented fields sent as null: as many as the keys sent outnumber the non-null values and unknown keys.
+    sent_null = sum(map(len, dicts)) - sent_unknown - sum(len(array) - array.null_count for array in arrays)
+    for field, array in zip(fields, arrays, strict=True):
+        if sent_null > 0 and array.null_count and field.name in keys:
+            sent = _has(dicts, field.name)
+            if sent.true_count > len(array) - array.null_count:
+                sent_null -= sent.true_count - (len(array) - array.null_count)
+                parts.append(pc.if_else(pc.and_(sent, pc.is_null(array)), _member(field.name) + "null", None))
     arrays.append(_json_objects(parts + unknown_parts, len(dicts)))
     return pa.StructArray.from_arrays(arrays, fields=list(arrow_type))
 
@@ -552,22 +560,23 @@ _CHECKED: dict[str, set[type]] = {"int64": {int, type(None)}, "struct": {dict, t
 
 
 def _fast_column(field: Field, arrow_type: pa.DataType, values: list[Any]) -> pa.Array:
-    """One column's values (None where absent or null); :class:`_Irregular` when one is not exactly representable.
+    """One integer, object or list column's values (None where absent or null); :class:`_Irregular` when one
+    is not exactly representable.
 
-    Arrow refuses a JSON value of another type for text and boolean columns, but would truncate a
-    float into an integer column: those (and objects and lists) are checked here.
+    Arrow would truncate a float into an integer column, and read other values than objects and
+    lists into structs and lists: their types are checked here (the scalar columns are :func:`_checked`'s).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if field.kind in _CHECKED and not set(map(type, values)) <= _CHECKED[field.kind]:
+    if not set(map(type, values)) <= _CHECKED[field.kind]:
         raise _Irregular
     if field.kind in ("struct", "list"):
         present = list(map(operator.is_not, values, repeat(None)))
         objects = list(compress(values, present))
         if field.kind == "struct":
             array: pa.Array = _fast_struct(field.children, arrow_type, objects)
-            return array if all(present) else array.take(pa.array(_positions(present), pa.int32()))
+            return array if all(present) else array.take(_positions(present))
         items = list(chain.from_iterable(objects))
         if not all(map(operator.is_, map(type, items), repeat(dict))):
             raise _Irregular
@@ -575,12 +584,31 @@ def _fast_column(field: Field, arrow_type: pa.DataType, values: list[Any]) -> pa
         offsets = pa.array([0, *accumulate(0 if value is None else len(value) for value in values)], pa.int32())
         mask = None if all(present) else pc.invert(pa.array(present, pa.bool_()))
         return pa.ListArray.from_arrays(offsets, elements, type=arrow_type, mask=mask)
+    return pa.array(values, arrow_type)
+
+
+# Columns whose every value Arrow's conversion of Python objects reproduces exactly or refuses (unlike integers,
+# which it would truncate from floats): read from the objects in one pass, not value by value.
+_SCALAR = frozenset({"string", "bool", "timestamp", "event_type"})
+
+
+@lru_cache(maxsize=256)
+def _scalar_struct(fields: tuple[Field, ...]) -> pa.StructType:
+    """The struct Arrow reads ``fields`` into from the objects at once: timestamps as their text, checked after."""
+    import pyarrow as pa
+
+    kinds = {"string": pa.string(), "event_type": pa.string(), "timestamp": pa.string(), "bool": pa.bool_()}
+    return pa.struct([pa.field(field.name, kinds[field.kind]) for field in fields])
+
+
+def _checked(field: Field, arrow_type: pa.DataType, array: pa.Array) -> pa.Array:
+    """A scalar column read by Arrow, as stored; :class:`_Irregular` when a value is not stored exactly."""
+    import pyarrow.compute as pc
+
     if field.kind == "timestamp":
-        text = pa.array(values, pa.string())
-        if pc.all(pc.match_substring_regex(text, _CANONICAL_TIME_RE2)).as_py() is False:
+        if pc.all(pc.match_substring_regex(array, _CANONICAL_TIME_RE2)).as_py() is False:
             raise _Irregular
-        return text.cast(arrow_type)  # a day that does not exist fails the cast: the batch goes record by record
-    array = pa.array(values, arrow_type)
+        return array.cast(arrow_type)  # a day that does not exist fails the cast: the batch goes record by record
     if field.kind == "event_type" and any(
         plain_event_type(value) != value for value in pc.unique(array).to_pylist() if value is not None
     ):
