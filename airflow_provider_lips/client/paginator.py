@@ -120,6 +120,7 @@ class PagePaginator:
         pending: deque[Future[Page]] = deque()
         abort = threading.Event()
         next_page = 2
+        walked = False
         try:
             while next_page <= total or pending:
                 # One page is with the caller; the rest of the byte budget is for pages ahead.
@@ -132,10 +133,13 @@ class PagePaginator:
                 same.check(page)
                 total = bounds.after(page)  # pages already asked for past an empty one are still handed on
                 yield page
+            walked = True
         finally:
-            # On failure or early exit, stop queued and retrying requests before returning.
+            # On failure or early exit, stop queued and retrying requests before returning. After the last page
+            # the threads are idle and leave on their own: waiting for them one after the other cost a loaded
+            # machine up to a second at the end of every pull (measured, docs/rate-budget.md).
             abort.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not walked, cancel_futures=True)
 
 
 class _SamePages:
