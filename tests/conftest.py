@@ -63,6 +63,13 @@ TESTS = Path(__file__).resolve().parent
 # Modules elsewhere that do (DAG parsing, a daily run, object storage, install metadata) say so
 # with ``pytestmark = pytest.mark.airflow`` themselves.
 AIRFLOW_FOLDERS = frozenset({"client", "hooks", "operators", "transfers"})
+# Modules whose tests run several task processes against one rate budget and count the 429s (marked rate_timing).
+RATE_TIMING_MODULES = frozenset({
+    "client/test_shared_budget_end_to_end.py",
+    "client/test_ratebudget.py",
+    "client/test_rate_budget_jitter.py",
+    "client/test_rate_limit_end_to_end.py",
+})
 # Fixtures that start a server or a process or open a database: a test using one, directly or through
 # another fixture, is an integration test. Modules that start them themselves mark ``integration``.
 INTEGRATION_FIXTURES = frozenset(
@@ -71,22 +78,24 @@ INTEGRATION_FIXTURES = frozenset(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``airflow`` by folder and ``integration`` by fixture (``slow`` and ``deployment`` tests are integration tests too).
+    """Mark ``airflow`` by folder, ``many_processes`` and ``rate_timing`` by folder or module, and ``integration``
+    by fixture (``slow`` and ``deployment`` tests are integration tests too).
 
-    The real-deployment tests share one xdist group and run first: under ``make test``'s two workers
-    (``--dist loadgroup``) one worker starts their deployments one after another (they share a session
-    fixture and would compete for the 2 cores) while the other runs the rest of the suite beside them.
+    ``make test`` runs the ``many_processes`` tests (real deployments, which share a session fixture and
+    would compete for 2 cores with each other) one after another beside the rest, then the
+    ``rate_timing`` tests alone: they count 429s, which task processes starved of CPU would cause.
     """
     for item in items:
-        folder = item.path.relative_to(TESTS).parts[0]
-        if folder in AIRFLOW_FOLDERS:
+        where = item.path.relative_to(TESTS)
+        if where.parts[0] in AIRFLOW_FOLDERS:
             item.add_marker(pytest.mark.airflow)
-        if folder == "deployment":
-            item.add_marker(pytest.mark.xdist_group("deployment"))
+        if where.parts[0] == "deployment":
+            item.add_marker(pytest.mark.many_processes)
+        if where.as_posix() in RATE_TIMING_MODULES:
+            item.add_marker(pytest.mark.rate_timing)
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & INTEGRATION_FIXTURES or item.get_closest_marker("slow") or item.get_closest_marker("deployment"):
             item.add_marker(pytest.mark.integration)
-    items.sort(key=lambda item: item.path.relative_to(TESTS).parts[0] != "deployment")  # stable: order kept otherwise
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
-"""Agency scale in a real deployment: 300 advertisers in batches, one answering 403, then a retry of only it.
+"""Agency scale in a real deployment: 200 advertisers in batches, one answering 403, then a retry of only it.
 
 A scheduler with LocalExecutor on PostgreSQL runs the daily DAG. The forbidden advertiser fails
-its batch alone (the run fails naming it; the other 299 land and load); once the vendor lets the
+its batch alone (the run fails naming it; the other 199 land and load); once the vendor lets the
 credentials read it, clearing the failed batch pulls that advertiser only (the task state store
-remembers the others) and the warehouse equals the vendor's truth for all 300.
+remembers the others) and the warehouse equals the vendor's truth for all 200.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.support import API_KEY, TOKEN, expected_ids, postgres_unreachable, re
 
 pytestmark = pytest.mark.deployment
 
-ADVERTISERS = [f"USA_{n}" for n in range(1001, 1301)]
+ADVERTISERS = [f"USA_{n}" for n in range(1001, 1201)]
 FORBIDDEN = "USA_1150"
 BATCH_SIZE = 100  # the daily DAG's default
 
@@ -29,7 +29,7 @@ BATCH_SIZE = 100  # the daily DAG's default
 def agency(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     require_postgres(postgres_unreachable())
     root: Path = tmp_path_factory.mktemp("agency")
-    interactions = generate_interactions(seed=17, count=9000, start=DATA_START, end=DATA_END, advertisers=ADVERTISERS)
+    interactions = generate_interactions(seed=17, count=6000, start=DATA_START, end=DATA_END, advertisers=ADVERTISERS)
     with LipsSandbox(interactions, token=TOKEN, api_key=API_KEY) as sandbox, AirflowDeployment(
         root, artifacts=ARTIFACTS / "agency-scale"
     ) as airflow:
