@@ -49,7 +49,8 @@ test-unit: install
 # On the oldest Airflow, the tests marked `airflow`: those that meet Airflow's own APIs (DAG parsing
 # and a whole daily run, operators, hooks, connections, loads through common-sql, object storage,
 # lineage, install metadata, the README's first DAG); tests/conftest.py marks them by folder or the
-# module says so. The rest (sandbox, pure modules, fault storms, the real-deployment tests) does not
+# module says so. The rest (sandbox, pure modules, fault storms, the real-deployment tests, and the
+# rate budget's timing across task processes, marked rate_timing) does not
 # depend on the Airflow release and runs once, in `make test`: running it twice would push .ci/run
 # past its time budget. Lint and types run once too.
 install-oldest:
@@ -57,7 +58,7 @@ install-oldest:
 
 test-oldest:
 	$(MAKE) pytest VENV=.venv-airflow-$(AIRFLOW_OLDEST) AIRFLOW_VERSION=$(AIRFLOW_OLDEST) \
-		PYTEST_MARKS='airflow and not deployment'
+		PYTEST_MARKS='airflow and not deployment and not rate_timing'
 
 demo: install
 	$(PY) scripts/demo.py
