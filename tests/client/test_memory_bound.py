@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,13 @@ from airflow_provider_lips.operators.contact_interactions import LipsContactInte
 from airflow_provider_lips.pull.engine import Pull
 from airflow_provider_lips.pull.window import TimeWindow
 from lips_sandbox import LipsSandbox, generate_interactions, with_long_transcripts
-from tests.support import API_KEY, DATA_END, DATA_START, TOKEN, context, expected_ids, lips_connection
+from tests.support import API_KEY, DATA_END, DATA_START, TOKEN, context, expected_ids, lips_connection, wait_until
 
 pytestmark = pytest.mark.integration  # sandboxes of its own
 
 RECORD_BYTES = 200_000
 PER_PAGE = 5  # about 1 MB a page
+PAGES = 16  # 80 interactions
 MiB = 1024 * 1024
 
 
@@ -57,11 +59,19 @@ def pull_slowly(server: LipsSandbox, monkeypatch: pytest.MonkeyPatch, **connecti
     ids: list[int] = []
     ahead: list[int] = []
 
+    def answered() -> int:
+        return sum(1 for entry in server.requests if entry["path"] == "/contact_interactions")
+
     def sink(records: list[dict[str, Any]]) -> None:
         ids.extend(record["id"] for record in records)
-        answered = sum(1 for entry in server.requests if entry["path"] == "/contact_interactions")
-        ahead.append(answered - len(ahead) - 1)
+        page = len(ahead) + 1
+        # The sink works until the pool has answered a page past this one (or every page; at most a second, as
+        # a bound smaller than a page lets nothing ahead), then a little longer: the pages held meanwhile are
+        # what the bound limits.
+        with suppress(TimeoutError):
+            wait_until(lambda: answered() > page or answered() >= PAGES, 1, "a page fetched ahead", interval=0.01)
         time.sleep(0.08)
+        ahead.append(answered() - page)
 
     try:
         filters = ContactInteractionFilters.from_values(global_master_advertiser_id="USA_1")
@@ -78,7 +88,7 @@ def test_large_records_are_held_within_the_byte_budget(
     budget = int(3.5 * MiB)
     ids, ahead, page_bytes = pull_slowly(server, monkeypatch, max_bytes_in_flight=budget)
     assert sorted(ids) == sorted(expected_ids(large, DATA_START, DATA_END)) and len(ids) == len(set(ids))
-    assert len(ahead) == 16
+    assert len(ahead) == PAGES
     # The page with the sink plus the pages ahead of it fit in the budget.
     assert (max(ahead) + 1) * page_bytes <= budget, f"held {max(ahead) + 1} pages of {page_bytes} bytes"
     assert max(ahead) >= 1, "it still fetches ahead while the sink works"
