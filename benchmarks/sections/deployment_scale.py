@@ -136,7 +136,10 @@ def run(bench: Bench) -> None:
         seed=29, count=int(largest * PER_DAY * DATA_DAYS), start=today - timedelta(days=DATA_DAYS - 1), end=today + timedelta(days=1),
         advertisers=gmaids,
     )
-    logical_date = (today - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # One logical date per run of a DAG (Airflow refuses a second run at the same one), each the same day.
+    logical_dates = {
+        n: (today - timedelta(days=3, minutes=-i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i, n in enumerate(sorted(args.advertisers))
+    }
     dags = workdir / "deployment-dags"
     dags.mkdir(exist_ok=True)
     (dags / "lips_contact_interactions_daily.py").symlink_to(REPO / "airflow_provider_lips/example_dags/lips_contact_interactions_daily.py")
@@ -165,7 +168,7 @@ def run(bench: Bench) -> None:
         for n in sorted(args.advertisers):
             chosen = gmaids[:: largest // n][:n]  # every k-th: the same spread of sizes whatever N
             shapes = [s for s in SHAPES if s == "batches" or n <= args.per_advertiser_max]
-            results = {shape: _run_shape(bench, airflow, sandbox, warehouse, shape, chosen, logical_date) for shape in shapes}
+            results = {shape: _run_shape(bench, airflow, sandbox, warehouse, shape, chosen, logical_dates[n]) for shape in shapes}
             _report(rows, n, results)
             if n > args.per_advertiser_max:
                 notes.append(f"deployment_scale: the per-advertiser shape was not run at {n} advertisers "
