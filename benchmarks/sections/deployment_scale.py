@@ -74,6 +74,28 @@ def _minimum_and_sent(log: list[dict[str, Any]]) -> tuple[int, int, int]:
     return sum(pages.values()), sent, refused
 
 
+def _timeline(task_instances: list[dict[str, Any]], log: list[dict[str, Any]], start: datetime) -> str:
+    """Where a run's time went: each task's start and end (seconds after the run's start; mapped tasks as
+    the range of their instances) and the data requests the sandbox received in each 20 s."""
+    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for ti in task_instances:
+        if ti.get("start_date") and ti.get("end_date"):
+            spans[ti["task_id"]].append(
+                ((_utc(ti["start_date"]) - start).total_seconds(), (_utc(ti["end_date"]) - start).total_seconds())
+            )
+    tasks = "; ".join(
+        f"{task} x{len(runs)} start {min(a for a, _ in runs):.0f}-{max(a for a, _ in runs):.0f}s "
+        f"end {min(b for _, b in runs):.0f}-{max(b for _, b in runs):.0f}s"
+        for task, runs in sorted(spans.items(), key=lambda item: min(a for a, _ in item[1]))
+    )
+    buckets: dict[int, int] = defaultdict(int)
+    for entry in log:
+        if entry["path"].startswith("/contact_interactions"):
+            buckets[int((entry["time"] - start.timestamp()) // 20)] += 1
+    rates = " ".join(str(buckets.get(i, 0)) for i in range(max(buckets, default=-1) + 1))
+    return f"{tasks}; data requests per 20 s: {rates}"
+
+
 def _drop_warehouse(url: str) -> None:
     import psycopg
 
@@ -111,6 +133,7 @@ def _run_shape(
     wanted, owner = set(gmaids) - {forbidden}, {r["id"]: r["global_master_advertiser_id"] for r in sandbox.interactions}
     truth = {i for i in expected_ids(sandbox.interactions, start, end) if owner[i] in wanted}  # one pass, not one per advertiser
     return {
+        "timeline": _timeline(client.task_instances(dag_id, run_id), sandbox.requests[mark:], _utc(run["start_date"])),
         "wall": (_utc(run["end_date"]) - _utc(run["start_date"])).total_seconds(),
         "state": run["state"],
         "task_instances": task_instances,
@@ -170,6 +193,7 @@ def run(bench: Bench) -> None:
             shapes = [s for s in SHAPES if s == "batches" or n <= args.per_advertiser_max]
             results = {shape: _run_shape(bench, airflow, sandbox, warehouse, shape, chosen, logical_dates[n]) for shape in shapes}
             _report(rows, n, results)
+            notes.extend(f"deployment_scale {n} {shape}: {r['timeline']}" for shape, r in results.items())
             if n > args.per_advertiser_max:
                 notes.append(f"deployment_scale: the per-advertiser shape was not run at {n} advertisers "
                              f"(--per-advertiser-max {args.per_advertiser_max}: it grows by 3 task instances per advertiser).")
