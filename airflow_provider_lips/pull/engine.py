@@ -17,6 +17,7 @@ from airflow_provider_lips.exceptions import LipsIncompleteError, LipsResponseEr
 from airflow_provider_lips.pii import Redactor
 from airflow_provider_lips.pull import records as spelling
 from airflow_provider_lips.pull.progress import DEFAULT_PROGRESS_INTERVAL, PullProgress
+from airflow_provider_lips.pull.seen import Seen, SeenIds
 from airflow_provider_lips.pull.stamps import lateness_seconds, window_moment
 from airflow_provider_lips.pull.totals import TotalsCheck, TotalsUnavailable, totals_check
 from airflow_provider_lips.pull.window import TimeWindow
@@ -130,9 +131,8 @@ class Pull:
         self.completeness: Completeness = completeness if endpoint.totals_path else "off"
         self.check: TotalsCheck = totals_check(filters)
         self.stats = PullStats()
-        # id -> ordinal of the last walk that saw it: dedupe across walks and a distinct count per walk.
-        self._seen: dict[Any, int] = {}
-        self._ordinal = 0  # walks begun, page-1 probes included (stats.walks counts whole walks only)
+        # Every id met, by walk: dedupe across walks and a distinct count per walk.
+        self._seen = SeenIds()
         # The last totals body of each query, to tell whether the server applies archived=true to totals.
         self._bodies: dict[tuple[tuple[str, str], ...], Any] = {}
 
@@ -281,8 +281,8 @@ class Pull:
         one at a time, with it); return the distinct ids this walk saw, how many of them were FPD events, and
         the page counts its pages announced."""
         stats, seen, window, time_field = self.stats, self._seen, self.window, self.endpoint.time_field
-        self._ordinal += 1
-        walk = self._ordinal
+        see = seen.see
+        seen.begin_walk()  # page-1 probes are walks too (stats.walks counts whole walks only)
         distinct = fpd = 0
         announced: set[int] = set()
         pages = self.hook.iter_pages(self.endpoint, params, expected_records=expected, descending_from=descending_from)
@@ -294,13 +294,12 @@ class Pull:
                     key = record.get("id") if isinstance(record, dict) else None
                     if key is None:
                         raise LipsResponseError(f"{label}: page {page.number} holds a record without an 'id': {self._excerpt(record)!r}")
-                    previous = seen.get(key)
-                    if previous != walk:
+                    met = see(key)
+                    if met is not Seen.THIS_WALK:
                         distinct += 1
                         fpd += spelling.event_type(record) == "fpd"
-                        seen[key] = walk
-                    if previous is not None:
-                        stats.duplicates += previous == walk
+                    if met is not Seen.NEW:
+                        stats.duplicates += met is Seen.THIS_WALK
                         continue
                     # Present but unreadable fails naming the record and field (pull/stamps.py); absent is outside.
                     occurred = window_moment(record, time_field, f"{label}: page {page.number}", quote=self.redactor is None)
