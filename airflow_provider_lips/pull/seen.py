@@ -4,14 +4,14 @@ A dict of 200,000 ids held about 17 MB (an int object and a slot each), the larg
 pull's memory growth. Integer ids, what LIPS sends, go into sorted arrays of 64-bit integers instead:
 new ids gather in a set of at most ``batch``, which, full, becomes a sorted array; an array merges
 into the one before it while that one is no larger (a binary counter), so a walk holds at most
-log2(ids / batch) + 1 arrays and each id is copied about that many times in all. Any other id (text,
+log2(ids / batch) + 1 arrays and each id is copied about that many times in all, a slice at a time. Any other id (text,
 a float, beyond 64 bits) stays in a dict.
 """
 
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from enum import IntEnum
 from typing import Any, NamedTuple
 
@@ -19,6 +19,7 @@ __all__ = ["Seen", "SeenIds"]
 
 _INT64 = (-(2**63), 2**63 - 1)
 BATCH = 32_768
+_MERGE_SLICE = 4096
 
 
 class Seen(IntEnum):
@@ -105,24 +106,14 @@ def _merged_down(levels: list[_Sorted]) -> list[_Sorted]:
 
 
 def _merge(first: _Sorted, second: _Sorted) -> _Sorted:
-    """One sorted array of the ids of both, each once, built without a list of them all (no peak of objects)."""
+    """One sorted array of the ids of both, each once: merged a slice at a time (sorted in C, no list of them all)."""
     a, b = first.ids, second.ids
     merged = array("q")
-    append = merged.append
-    i = j = 0
-    end_a, end_b = len(a), len(b)
-    while i < end_a and j < end_b:
-        x, y = a[i], b[j]
-        if x < y:
-            append(x)
-            i += 1
-        elif y < x:
-            append(y)
-            j += 1
-        else:
-            append(x)
-            i += 1
-            j += 1
-    merged.extend(a[i:])
-    merged.extend(b[j:])
+    taken = 0
+    for start in range(0, len(a), _MERGE_SLICE):
+        part = a[start : start + _MERGE_SLICE]
+        # b's ids up to this slice's last (all the rest with the last slice) belong with it.
+        end = len(b) if start + _MERGE_SLICE >= len(a) else bisect_right(b, part[-1], taken)
+        merged.extend(sorted({*part, *b[taken:end]}))
+        taken = end
     return _Sorted.of(merged)

@@ -60,3 +60,11 @@ def test_two_hundred_thousand_ids_take_an_eighth_of_a_dicts_memory() -> None:
     as_dict = dict.fromkeys(range(first, first + 200000), 1)
     dict_bytes = sys.getsizeof(as_dict) + 200_000 * sys.getsizeof(first)
     assert held < dict_bytes / 8, (held, dict_bytes)
+
+
+def test_large_arrays_merge_a_slice_at_a_time() -> None:
+    """Arrays of more than one merge slice (4,096 ids), ids met again across walks merged once."""
+    rng = random.Random(7)
+    pool = rng.sample(range(10**12), 40_000)
+    walks: list[list[object]] = [rng.sample(pool, 25_000), rng.sample(pool, 30_000) + rng.sample(pool, 500)]
+    assert answers(SeenIds(batch=6_000), walks) == reference(walks)
