@@ -133,7 +133,13 @@ class RestClient:
         return wait_until(finished, timeout, f"run {run_id} of {dag_id} to finish", interval=1)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        return list(self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)["task_instances"])
+        """Every task instance of the run, page by page (the API answers at most 100 at a time)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100, offset=len(found))
+            found += page["task_instances"]
+            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                return found
 
 
 class AirflowDeployment:
