@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Sequence
 
 import pytest
 
 from airflow_provider_lips.pull.seen import Seen, SeenIds
 
 
-def reference(walks: list[list[object]]) -> list[Seen]:
+def reference(walks: Sequence[Sequence[object]]) -> list[Seen]:
     """What a plain dict of id -> last walk says for each id of each walk."""
     last: dict[object, int] = {}
     answers = []
@@ -22,7 +23,7 @@ def reference(walks: list[list[object]]) -> list[Seen]:
     return answers
 
 
-def answers(seen: SeenIds, walks: list[list[object]]) -> list[Seen]:
+def answers(seen: SeenIds, walks: Sequence[Sequence[object]]) -> list[Seen]:
     result = []
     for ids in walks:
         seen.begin_walk()
@@ -33,7 +34,7 @@ def answers(seen: SeenIds, walks: list[list[object]]) -> list[Seen]:
 @pytest.mark.parametrize("seed", range(6))
 def test_matches_a_dict_across_walks_flushes_and_merges(seed: int) -> None:
     rng = random.Random(seed)
-    pool: list[object] = [rng.randrange(-(2**63), 2**63) for _ in range(300)] + list(range(4_000_000, 4_000_400))
+    pool: list[object] = [*(rng.randrange(-(2**63), 2**63) for _ in range(300)), *range(4_000_000, 4_000_400)]
     pool += ["4000001", 4000001.0, True, 2**64, -(2**63) - 1, None]  # text, float, bool, beyond 64 bits: other ids
     walks = [[rng.choice(pool) for _ in range(rng.randrange(0, 900))] for _ in range(rng.randrange(1, 6))]
     # A batch of 7 flushes and merges arrays many times per walk.
@@ -66,5 +67,5 @@ def test_large_arrays_merge_a_slice_at_a_time() -> None:
     """Arrays of more than one merge slice (4,096 ids), ids met again across walks merged once."""
     rng = random.Random(7)
     pool = rng.sample(range(10**12), 40_000)
-    walks: list[list[object]] = [rng.sample(pool, 25_000), rng.sample(pool, 30_000) + rng.sample(pool, 500)]
+    walks = [rng.sample(pool, 25_000), rng.sample(pool, 30_000) + rng.sample(pool, 500)]
     assert answers(SeenIds(batch=6_000), walks) == reference(walks)
