@@ -3,9 +3,9 @@
 A dict of 200,000 ids held about 17 MB (an int object and a slot each), the largest part of a long
 pull's memory growth. Integer ids, what LIPS sends, go into sorted arrays of 64-bit integers instead:
 new ids gather in a set of at most ``batch``, which, full, becomes a sorted array; an array merges
-into the one before it while that one is no larger (a binary counter), so a walk holds at most
-log2(ids / batch) + 1 arrays and each id is copied about that many times in all, a slice at a time. Any other id (text,
-a float, beyond 64 bits) stays in a dict.
+into the one before it while that one is at most twice its size (a binary counter), so a walk holds
+about log2(ids / batch) + 1 arrays and each id is copied about that many times in all, a slice at a
+time. Any other id (text, a float, beyond 64 bits) stays in a dict.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class SeenIds:
 
         Keys are compared as a dict compares them: ``4000001``, ``4000001.0`` and ``True == 1`` alike.
         """
-        if type(key) is not int and (type(key) is bool or (type(key) is float and key.is_integer())):
+        if type(key) is bool or (type(key) is float and key.is_integer()):
             key = int(key)
         if type(key) is not int or not _INT64[0] <= key <= _INT64[1]:
             previous = self._other.get(key)
@@ -97,7 +97,7 @@ class SeenIds:
 
 
 def _merged_down(levels: list[_Sorted]) -> list[_Sorted]:
-    """``levels`` with the last merged into the one before while that one is no larger than it."""
+    """``levels``, largest first, the last merged into the one before while that one is at most twice its size."""
     levels = sorted(levels, key=lambda level: len(level.ids), reverse=True)
     while len(levels) > 1 and len(levels[-2].ids) <= 2 * len(levels[-1].ids):
         last = levels.pop()

@@ -161,7 +161,7 @@ class InteractionStore:
 
     def _scan(self, filters: Filters, as_of_ms: int | None) -> list[Row]:
         advertisers, campaigns, phones = filters.advertisers, filters.campaigns, filters.phones
-        if advertisers:
+        if advertisers:  # each advertiser's own rows: no advertiser check left to make
             owned = (self._by_advertiser[gmaid] for gmaid in advertisers if gmaid in self._by_advertiser)
             candidates = [row for own in owned for row in own.window(filters)]
             if len(advertisers) > 1:
@@ -174,7 +174,6 @@ class InteractionStore:
             for row in candidates
             if row.archived is archived
             and (as_of_ms is None or row.created_ms <= as_of_ms)
-            and (not advertisers or row.advertiser in advertisers)
             and (not campaigns or row.campaign in campaigns)
             and (not event_types or row.event_type in event_types)
             and (not channels or row.channel in channels)
