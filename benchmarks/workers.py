@@ -87,6 +87,8 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
         thread_cpu = _instrument_page_threads(PagePaginator)
 
     gc.collect()
+    collector = _CollectorClock()
+    gc.callbacks.append(collector)
     peak_reset = _reset_peak_rss()
     baseline_kb = _proc_status_kb("VmRSS") or _peak_rss_kb()
     cpu0, main_cpu0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
@@ -97,6 +99,7 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
         profiler.stop()
     wall = time.perf_counter() - wall0
     cpu, main_cpu = time.process_time() - cpu0, time.thread_time() - main_cpu0
+    gc.callbacks.remove(collector)
     peak_kb = _peak_rss_kb()
     lines, size = _on_disk(manifest)
     result = {
@@ -111,12 +114,30 @@ def operator_pull(spec: dict[str, Any]) -> dict[str, Any]:
         "baseline_kb": baseline_kb,
         "peak_kb": peak_kb,
         "peak_reset": peak_reset,
+        "gc_seconds": collector.seconds,
+        "gc_full": collector.full,
     }
     if profiler is not None:
         result["profile_flat"] = profiler.output_text(unicode=False, color=False, flat=True, flat_time="self")
         result["profile_tree"] = profiler.output_text(unicode=False, color=False, show_all=False)
         result["thread_cpu"] = thread_cpu
     return result
+
+
+class _CollectorClock:
+    """A ``gc.callbacks`` entry: the CPU seconds the cycle collector took, and its full collections."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+            return
+        self.seconds += time.thread_time() - self._started
+        self.full += info["generation"] == 2
 
 
 def _on_disk(manifest: dict[str, Any]) -> tuple[int, int]:

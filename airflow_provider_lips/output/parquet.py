@@ -8,7 +8,6 @@ files one pull writes share one byte bound, so memory stays flat however many re
 
 from __future__ import annotations
 
-import gc
 import operator
 import os
 import re
@@ -16,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from itertools import accumulate, chain, compress, repeat
@@ -647,7 +646,7 @@ class ParquetFiles:
     """The Parquet writers of one pull, one per open file, sharing two memory bounds.
 
     :meth:`writer` wraps an open binary handle (an atomic write's temporary object). Writers
-    keep the records written to them as JSON; every ``convert_rows`` records, those of all files
+    keep the records written to them; every ``convert_rows`` records, those of all files
     become one Arrow batch at once (a day-partitioned pull spreads each page over dozens of
     files, and a conversion's cost is mostly per column, not per record), of which each file
     takes its rows, and the records are let go. A file's rows wait for a full row group of
@@ -718,39 +717,20 @@ class ParquetFiles:
         """Turn the records every file holds into one Arrow batch, each file taking its rows."""
         import pyarrow as pa
 
-        files = [file for file in self._writers if file.held_rows]
+        files = [file for file in self._writers if file.records]
         if not files:
             return
-        with _collector_paused():
-            records = [record for file in files for chunk in file.held for record in _decode_json(chunk)]
-            batch = _to_batch_of(records, self._record_columns)
-            del records  # freed here, by reference counting: the collector has nothing to find
+        batch = _to_batch_of(list(chain.from_iterable(file.records for file in files)), self._record_columns)
         offset = 0
         for file in files:
-            rows = file.held_rows
-            file.held, file.held_rows = [], 0
+            rows = len(file.records)
+            file.records = []
             # A file's own copy of its rows: a slice would keep the whole batch alive until that file is written.
             file.add(batch if rows == batch.num_rows else pa.concat_batches([batch.slice(offset, rows)]))
             offset += rows
         self._pending = 0
         while sum(file.nbytes for file in self._writers) > self.buffer_bytes:
             max(self._writers, key=lambda file: file.nbytes).flush()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while a batch's records are alive (they hold no cycles).
-
-    Thousands of dicts alive at once would otherwise be walked by collections
-    triggered by their own allocation, and promoted so far that full collections follow.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _ParquetFile:
@@ -760,11 +740,7 @@ class _ParquetFile:
         import pyarrow.parquet as pq
 
         self.files = files
-        # The records written and not converted yet, as JSON (one text per write): bytes are nothing
-        # for the cycle collector to walk, where the same records as dicts cost every full collection
-        # a walk over them (about a fifth of Parquet's cost per interaction), and take a third of the memory.
-        self.held: list[bytes] = []
-        self.held_rows = 0
+        self.records: list[dict[str, Any]] = []
         self.batches: list[pa.RecordBatch] = []
         self.rows = 0
         self.nbytes = 0
@@ -778,8 +754,7 @@ class _ParquetFile:
         )
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        self.held.append(_encode_json(records))
-        self.held_rows += len(records)
+        self.records += records
         self.files._written(len(records))
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -794,7 +769,7 @@ class _ParquetFile:
         """Write the buffered batches as one row group."""
         import pyarrow as pa
 
-        if self.held_rows:
+        if self.records:
             self.files.convert()
         if self.batches:
             table, rows = pa.Table.from_batches(self.batches), self.rows
