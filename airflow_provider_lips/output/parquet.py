@@ -45,7 +45,6 @@ __all__ = [
     "ROW_GROUP_ROWS",
     "ParquetFiles",
     "arrow_schema",
-    "dictionary_columns",
     "is_parquet",
     "read_records",
     "record_from_row",
@@ -94,28 +93,6 @@ def arrow_schema() -> pa.Schema:
         [pa.field(field.name, _arrow_type(field)) for field in FIELDS] + [pa.field(EXTRA, pa.string())],
         metadata={METADATA_VERSION: str(SCHEMA_VERSION).encode(), METADATA_FINGERPRINT: SCHEMA_FINGERPRINT.encode()},
     )
-
-
-@lru_cache(maxsize=1)
-def dictionary_columns() -> tuple[str, ...]:
-    """The Parquet column paths of the fields that repeat within a day (``Field.repeats``).
-
-    Dictionary-encoding only these keeps files small where it pays, and spares the writer
-    building dictionaries of ids, names and timestamps that never repeat (a quarter of its encoding time).
-    """
-
-    def paths(fields: tuple[Field, ...], prefix: str) -> list[str]:
-        found = []
-        for field in fields:
-            if field.kind == "struct":
-                found += paths(field.children, f"{prefix}{field.name}.")
-            elif field.kind == "list":
-                found += paths(field.children, f"{prefix}{field.name}.list.element.")
-            elif field.repeats:
-                found.append(prefix + field.name)
-        return found
-
-    return tuple(paths(FIELDS, ""))
 
 
 def _arrow_type(field: Field) -> pa.DataType:
@@ -745,12 +722,7 @@ class _ParquetFile:
         self.rows = 0
         self.nbytes = 0
         self.writer = pq.ParquetWriter(
-            handle,
-            arrow_schema(),
-            compression="zstd",
-            compression_level=3,
-            use_dictionary=list(dictionary_columns()),
-            write_statistics=True,
+            handle, arrow_schema(), compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True
         )
 
     def write(self, records: list[dict[str, Any]]) -> None:

@@ -50,9 +50,6 @@ class Field:
     doc: str
     spellings: tuple[str, ...] = ()
     children: tuple[Field, ...] = ()
-    # Few distinct values in a day's file (a campaign, a channel, a tracking number): dictionary-encoded.
-    # How the file is encoded, not what readers see: not part of the fingerprint.
-    repeats: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -60,41 +57,41 @@ class Field:
         return (self.name, *self.spellings)
 
 
-def _text(name: str, doc: str, *spellings: str, repeats: bool = False) -> Field:
-    return Field(name, "string", doc, spellings, repeats=repeats)
+def _text(name: str, doc: str, *spellings: str) -> Field:
+    return Field(name, "string", doc, spellings)
 
 
 _PHONE = (
-    _text("phone_type", "mobile, work, home, ...", repeats=True),
+    _text("phone_type", "mobile, work, home, ..."),
     _text("phone_number", "E.164 as sent, extensions included (`+19893643647 x241`)"),
 )
 _TRANSCRIPT_LINE = (
     Field("id", "int64", "line id"),
     Field("timestamp", "timestamp", "when the line was written"),
-    _text("from", "visitor or agent", repeats=True),
+    _text("from", "visitor or agent"),
     _text("message", "the line's text"),
 )
 
 FIELDS: tuple[Field, ...] = (
     Field("id", "int64", "interaction id, the primary key"),
     Field("contact_id", "int64", "the contact's id"),
-    _text("campaign_name", "campaign name", repeats=True),
-    _text("channel", "search, display, social, chat, other, none", repeats=True),
-    _text("refer_type", "PAID, ORGANIC, ...", "referrer_type", repeats=True),
-    _text("refer_source", "referring site", "referrer_source", repeats=True),
-    _text("influencing_campaign", "influencing campaign", repeats=True),
+    _text("campaign_name", "campaign name"),
+    _text("channel", "search, display, social, chat, other, none"),
+    _text("refer_type", "PAID, ORGANIC, ...", "referrer_type"),
+    _text("refer_source", "referring site", "referrer_source"),
+    _text("influencing_campaign", "influencing campaign"),
     Field("created_at", "timestamp", "when LIPS ingested the interaction"),
     Field("occurred_at", "timestamp", "when the interaction happened (the partition's day)", ("occured_at",)),
     _text("display_name", "the contact's display name"),
-    Field("event_type", "event_type", "call, form, chat, booking, ... (class-style `CallEvent` arrives as `call`)", repeats=True),
-    _text("external_source", "capture, fpd, yardi, lsa, ...", repeats=True),
-    _text("global_master_advertiser_id", "gmaid, e.g. USA_1", repeats=True),
-    _text("global_master_campaign_id", "gmcid, e.g. USA_3115232", repeats=True),
-    Field("master_advertiser_id", "int64", "master advertiser id", repeats=True),
-    Field("master_campaign_id", "int64", "master campaign id", repeats=True),
-    _text("platform_id", "platform id", repeats=True),
-    _text("sub_type", "inbound, missed, contact_form, ...", repeats=True),
-    _text("page_url", "page the interaction came from", repeats=True),
+    Field("event_type", "event_type", "call, form, chat, booking, ... (class-style `CallEvent` arrives as `call`)"),
+    _text("external_source", "capture, fpd, yardi, lsa, ..."),
+    _text("global_master_advertiser_id", "gmaid, e.g. USA_1"),
+    _text("global_master_campaign_id", "gmcid, e.g. USA_3115232"),
+    Field("master_advertiser_id", "int64", "master advertiser id"),
+    Field("master_campaign_id", "int64", "master campaign id"),
+    _text("platform_id", "platform id"),
+    _text("sub_type", "inbound, missed, contact_form, ..."),
+    _text("page_url", "page the interaction came from"),
     Field("archived_at", "timestamp", "when it was archived; null when live"),
     Field("read", "bool", "read flag"),
     Field("important", "bool", "important flag"),
@@ -107,8 +104,8 @@ FIELDS: tuple[Field, ...] = (
             _text("recording_url", "the call's recording", "call_recording_url"),
             Field("duration", "int64", "seconds", ("call_duration",)),
             _text("caller_number", "caller"),
-            _text("dialed_number", "number dialed", repeats=True),
-            _text("target_number", "number the call was forwarded to", repeats=True),
+            _text("dialed_number", "number dialed"),
+            _text("target_number", "number the call was forwarded to"),
         ),
     ),
     Field(
@@ -116,9 +113,9 @@ FIELDS: tuple[Field, ...] = (
         "struct",
         "the chat object of a chat",
         children=(
-            _text("lead_type", "lead type", repeats=True),
-            _text("provider", "chat provider", repeats=True),
-            _text("referring_url", "referring URL", repeats=True),
+            _text("lead_type", "lead type"),
+            _text("provider", "chat provider"),
+            _text("referring_url", "referring URL"),
             Field("transcript", "list", "the transcript's lines", children=_TRANSCRIPT_LINE),
         ),
     ),
@@ -127,7 +124,7 @@ FIELDS: tuple[Field, ...] = (
         "struct",
         "the form object of a form post",
         children=(
-            _text("referring_url", "referring URL", repeats=True),
+            _text("referring_url", "referring URL"),
             _text("full_message", "the whole message"),
             _text("message", "the message"),
             _text("conversation_id", "conversation id"),
@@ -145,8 +142,8 @@ FIELDS: tuple[Field, ...] = (
             _text("last_name", "last name"),
             _text("display_name", "display name"),
             _text("email", "e-mail"),
-            _text("company", "company", repeats=True),
-            _text("title", "title", repeats=True),
+            _text("company", "company"),
+            _text("title", "title"),
             Field("phone_numbers", "list", "the contact's numbers", children=_PHONE),
             Field("created_at", "timestamp", "when the contact was created"),
             Field("updated_at", "timestamp", "when the contact last changed"),

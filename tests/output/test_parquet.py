@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.output.formats import check_output_format, resolve_output_format
-from airflow_provider_lips.output.parquet import ParquetFiles, arrow_schema, dictionary_columns, read_records
+from airflow_provider_lips.output.parquet import ParquetFiles, arrow_schema, read_records
 from airflow_provider_lips.output.parquet_schema import FIELDS, SCHEMA_FINGERPRINT, SCHEMA_VERSION, Field, describe, fingerprint
 from lips_sandbox import generate_interactions
 from lips_sandbox.shapes import Presentation, present
@@ -57,17 +57,6 @@ def test_every_file_says_its_schema_version_and_types_the_documented_fields() ->
     assert {row[0] for row in describe()} >= {"contact.phone_numbers[].phone_number", "chat.transcript[].message", "extra_json"}
     metadata = pq.ParquetFile(io.BytesIO(data)).metadata
     assert metadata.row_group(0).column(0).compression == "ZSTD"
-
-
-def test_fields_that_repeat_are_dictionary_encoded_and_ids_are_not() -> None:
-    data = write(generate_interactions(5, 300, DATA_START, DATA_END))
-    group = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0)
-    chunks = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
-    dictionary = {path for path, chunk in chunks.items() if chunk.has_dictionary_page}
-    assert set(dictionary_columns()) <= set(chunks), "a dictionary column names no column of the schema"
-    assert {"channel", "campaign_name", "contact.phone_numbers.list.element.phone_type"} <= dictionary
-    assert dictionary <= set(dictionary_columns())
-    assert not {"id", "contact.email", "created_at", "extra_json"} & dictionary
 
 
 def test_sandbox_records_and_every_documented_spelling_come_back_exactly_as_sent() -> None:
