@@ -63,6 +63,12 @@ def run(bench: Bench) -> None:
             f"JSON Lines {jsonl:,.0f}", f"{parquet / jsonl:.0%} of JSON Lines ({1e6 / parquet - 1e6 / jsonl:+.1f} us per interaction)",
             f">= {TARGET_RATE_RATIO:.0%}", pass_fail(parquet >= TARGET_RATE_RATIO * jsonl and complete),
         ])  # fmt: skip
+    collector = {
+        output_format: (statistics.median(r["gc_seconds"] * 1e6 / r["records"] for r in runs), max(r["gc_full"] for r in runs))
+        for output_format, runs in results.items()
+    }
+    spent = [f"{seconds:.1f} us per interaction in {fmt} ({full} full collections at most)" for fmt, (seconds, full) in collector.items()]
+    notes.append(f"parquet: Python's cycle collector took a median {', '.join(spent)} (part of the CPU-second rows).")
     _duckdb_rows(bench, section, size)
     _memory_rows(bench)
     if not complete:
