@@ -63,6 +63,12 @@ def run(bench: Bench) -> None:
             f"JSON Lines {jsonl:,.0f}", f"{parquet / jsonl:.0%} of JSON Lines ({1e6 / parquet - 1e6 / jsonl:+.1f} us per interaction)",
             f">= {TARGET_RATE_RATIO:.0%}", pass_fail(parquet >= TARGET_RATE_RATIO * jsonl and complete),
         ])  # fmt: skip
+        # Each round's two runs follow each other: their ratio is the least touched by the machine's drift.
+        paired = sorted(p / j for j, p in zip(rates["jsonl"], rates["parquet"], strict=True))
+        notes.append(
+            f"parquet ({label}): Parquet / JSON Lines within each round: median {statistics.median(paired):.0%}, "
+            f"{paired[0]:.0%} to {paired[-1]:.0%} over {len(paired)} rounds."
+        )
     collector = {
         output_format: (statistics.median(r["gc_seconds"] * 1e6 / r["records"] for r in runs), max(r["gc_full"] for r in runs))
         for output_format, runs in results.items()
