@@ -126,17 +126,18 @@ def _run_shape(
     run_id = client.trigger(dag_id, logical_date=logical_date, conf=conf)
     run = client.wait_for_run(dag_id, run_id, timeout=7200)
     cpu = _deployment_cpu(airflow.processes) - cpu
-    minimum, sent, refused = _minimum_and_sent(sandbox.requests[mark:])
-    task_instances = client.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1)["total_entries"]
+    log = sandbox.requests[mark:]
+    minimum, sent, refused = _minimum_and_sent(log)
+    task_instances = client.task_instances(dag_id, run_id)
     start = _utc(run["data_interval_start"]) - timedelta(days=10)
     end = _utc(run["data_interval_end"])
     wanted, owner = set(gmaids) - {forbidden}, {r["id"]: r["global_master_advertiser_id"] for r in sandbox.interactions}
     truth = {i for i in expected_ids(sandbox.interactions, start, end) if owner[i] in wanted}  # one pass, not one per advertiser
     return {
-        "timeline": _timeline(client.task_instances(dag_id, run_id), sandbox.requests[mark:], _utc(run["start_date"])),
+        "timeline": _timeline(task_instances, log, _utc(run["start_date"])),
         "wall": (_utc(run["end_date"]) - _utc(run["start_date"])).total_seconds(),
         "state": run["state"],
-        "task_instances": task_instances,
+        "task_instances": len(task_instances),
         "sent": sent,
         "minimum": minimum,
         "refused": refused,
