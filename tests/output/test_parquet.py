@@ -14,8 +14,9 @@ import pytest
 
 from airflow_provider_lips.exceptions import LipsValidationError
 from airflow_provider_lips.output.formats import check_output_format, resolve_output_format
-from airflow_provider_lips.output.parquet import ParquetFiles, arrow_schema, read_records
+from airflow_provider_lips.output.parquet import SINK_BUFFER_BYTES, ParquetFiles, arrow_schema, read_records
 from airflow_provider_lips.output.parquet_schema import FIELDS, SCHEMA_FINGERPRINT, SCHEMA_VERSION, Field, describe, fingerprint
+from airflow_provider_lips.pull.window import parse_timestamp
 from lips_sandbox import generate_interactions
 from lips_sandbox.shapes import Presentation, present
 from tests.hostile_records import hostile_interactions
@@ -96,6 +97,38 @@ def test_memory_bounds_cut_row_groups_but_never_records() -> None:
     small = write(records, buffer_bytes=256 * 1024, convert_rows=500)
     assert pq.ParquetFile(io.BytesIO(small)).metadata.num_row_groups > 4
     assert read(small) == records
+
+
+def test_the_file_handle_gets_few_large_writes() -> None:
+    # Each write to a Python handle takes the GIL from the pull: Arrow's page-sized writes go through a buffer.
+    class Counting(io.BytesIO):
+        writes = 0
+
+        def write(self, data: Any) -> int:
+            Counting.writes += 1
+            return super().write(data)
+
+    records = generate_interactions(seed=4, count=3000, start=DATA_START, end=DATA_END)
+    handle = Counting()
+    file = ParquetFiles(row_group_rows=500, convert_rows=500).writer(handle)
+    for start in range(0, len(records), 100):
+        file.write(records[start : start + 100])
+    file.close()
+    data = handle.getvalue()
+    assert read(data) == records and pq.ParquetFile(io.BytesIO(data)).metadata.num_row_groups == 6
+    assert Counting.writes <= len(data) // SINK_BUFFER_BYTES + 2, Counting.writes
+
+
+def test_statistics_cover_ids_times_and_event_types_not_text() -> None:
+    # What queries filter on gets min/max for pruning; text's would prune nothing and cost time and bytes.
+    records = generate_interactions(seed=4, count=500, start=DATA_START, end=DATA_END)
+    row_group = pq.ParquetFile(io.BytesIO(write(records))).metadata.row_group(0)
+    columns = {row_group.column(i).path_in_schema: row_group.column(i) for i in range(row_group.num_columns)}
+    occurred = columns["occurred_at"].statistics
+    assert occurred.has_min_max and occurred.min == min(parse_timestamp(record["occurred_at"]) for record in records)
+    assert columns["id"].statistics.max == max(record["id"] for record in records)
+    assert columns["event_type"].statistics.has_min_max and columns["contact.created_at"].statistics.has_min_max
+    assert not columns["contact.email"].is_stats_set and not columns["chat.transcript.list.element.message"].is_stats_set
 
 
 def test_a_day_without_records_is_a_valid_empty_file() -> None:
