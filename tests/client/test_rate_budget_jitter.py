@@ -140,3 +140,15 @@ def test_a_pull_against_a_jittery_sliding_window_server_draws_at_most_half_a_per
     assert set(pages.values()) == {1}
     ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids)) and set(ids) == expected_ids(data, DATA_START, DATA_END)
+
+
+def test_the_send_window_is_about_a_second_at_any_rate(store_factory: Callable[[], BudgetStore]) -> None:
+    # Whole-millisecond slots once stretched it: to 2 s above 530/s (half the rate), to 1,000 s at 1,000,000/s.
+    windows = [send_window(rate, budget_rate(rate)) for rate in (20, 20.5, 0.5, 1000, 1_000_000)]
+    assert windows == [SendWindow(20, 1060), SendWindow(20, 1040), SendWindow(1, 2100), SendWindow(1000, 1052), SendWindow(1_000_000, 1051)]
+    store, window = store_factory(), windows[-1]
+    now = int(time.time() * 1000)
+    assert [store.admit(now + offset, window) for offset in (0, 1, 2, 1052, 1053)] == [0] * 5
+    # What a second later's send counts is that second's: the older sends are gone from the log.
+    assert store.sends_within(now + 1053, 10_000) == 2
+    store.close()
