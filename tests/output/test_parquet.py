@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import sys
 import threading
@@ -117,6 +118,28 @@ def test_the_file_handle_gets_few_large_writes() -> None:
     data = handle.getvalue()
     assert read(data) == records and pq.ParquetFile(io.BytesIO(data)).metadata.num_row_groups == 6
     assert Counting.writes <= len(data) // SINK_BUFFER_BYTES + 2, Counting.writes
+
+
+def test_conversions_run_with_the_cycle_collector_off_and_leave_it_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow_provider_lips.output.parquet as parquet
+
+    seen: list[bool] = []
+    convert = parquet._to_batch_of
+
+    def watched(*args: Any) -> Any:
+        seen.append(gc.isenabled())
+        return convert(*args)
+
+    monkeypatch.setattr(parquet, "_to_batch_of", watched)
+    records = generate_interactions(seed=4, count=300, start=DATA_START, end=DATA_END)
+    assert gc.isenabled() and read(write(records, convert_rows=100)) == records
+    assert seen == [False] * 3 and gc.isenabled()
+    gc.disable()
+    try:
+        write(records)
+        assert not gc.isenabled()  # a process that turned it off keeps it off
+    finally:
+        gc.enable()
 
 
 def test_statistics_cover_ids_times_and_event_types_not_text() -> None:
